@@ -1,0 +1,52 @@
+"""gpay_envelope: seal and open Google Pay partner-API payloads (PGP or JWE) with several keys
+alive at once, so that key rotation is a data change and never an outage.
+
+    import gpay_envelope as ge
+    envelope = ge.seal(payload, recipients=google_keys, signer=our_keys, codec="pgp")
+    payload = ge.open(envelope, identities=our_keys, senders=google_keys)
+"""
+
+from __future__ import annotations
+
+from ._api import open, open_detailed, seal
+from ._keyio import generate_key
+from ._keys import Key, KeySet, KeyStatus
+from .codecs import DEFAULT_LIMITS, Codec, CodecRegistry, Limits, OpenResult, default_registry
+from .errors import (
+    EnvelopeError,
+    InvalidEnvelope,
+    InvalidSignature,
+    KeyNotFound,
+    KeySetError,
+    OpenError,
+    SealError,
+    TLSConfigError,
+    UnsupportedCodec,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Codec",
+    "CodecRegistry",
+    "EnvelopeError",
+    "InvalidEnvelope",
+    "InvalidSignature",
+    "Key",
+    "KeyNotFound",
+    "KeySet",
+    "KeySetError",
+    "KeyStatus",
+    "Limits",
+    "OpenError",
+    "OpenResult",
+    "SealError",
+    "TLSConfigError",
+    "UnsupportedCodec",
+    "default_registry",
+    "generate_key",
+    "open",
+    "open_detailed",
+    "seal",
+]

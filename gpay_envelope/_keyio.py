@@ -1,0 +1,309 @@
+"""Import and export of JWE-codec keys: JWK, JWK Set, PEM; generation. Public-only by default."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
+
+from ._keys import Key, KeyStatus
+from .errors import KeySetError
+
+__all__ = [
+    "JWE_KEY_ALGS",
+    "JWS_ALGS",
+    "JWKMaterial",
+    "generate_key",
+    "key_from_jwk",
+    "key_from_pem",
+    "key_to_jwk",
+    "keys_from_jwks",
+]
+
+#: Key-management algorithms a JWE-codec key may be bound to.
+JWE_KEY_ALGS = frozenset({"RSA-OAEP-256", "RSA-OAEP", "RSA1_5"})
+#: Signature algorithms a JWE-codec key may be bound to (for the nested JWS).
+JWS_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256"})
+
+_DEFAULT_ENC = ("RSA-OAEP-256", "RSA-OAEP")
+_DEFAULT_RSA_SIG = ("RS256", "PS256")
+_MAX_JWKS_KEYS = 64
+
+_NATIVE_TYPES = (
+    rsa.RSAPrivateKey,
+    rsa.RSAPublicKey,
+    ec.EllipticCurvePrivateKey,
+    ec.EllipticCurvePublicKey,
+)
+Native = (
+    rsa.RSAPrivateKey | rsa.RSAPublicKey | ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey
+)
+
+
+class JWKMaterial:
+    """An RSA or EC key for the JWE codec: the `cryptography` object and joserfc's view of it.
+
+    Built once when the key is loaded, so no operation re-parses or re-validates the key.
+    """
+
+    __slots__ = ("jose", "native")
+
+    def __init__(self, native: Native) -> None:
+        self.native = native
+        self.jose: RSAKey | ECKey
+        if isinstance(native, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+            self.jose = RSAKey(native, native)
+        else:
+            if not isinstance(native.curve, ec.SECP256R1):
+                raise KeySetError(f"EC curve {native.curve.name} is not supported; use P-256")
+            self.jose = ECKey(native, native)
+
+    @property
+    def has_secret(self) -> bool:
+        return isinstance(self.native, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey))
+
+    @property
+    def kty(self) -> str:
+        return "RSA" if isinstance(self.jose, RSAKey) else "EC"
+
+    @property
+    def size(self) -> int:
+        return self.native.key_size
+
+    @property
+    def expires(self) -> datetime | None:
+        return None
+
+    def public(self) -> JWKMaterial:
+        if isinstance(self.native, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+            return JWKMaterial(self.native.public_key())
+        return self
+
+    def __repr__(self) -> str:
+        return f"<JWKMaterial {self.kty}-{self.size} secret={self.has_secret}>"
+
+
+def _default_algorithms(kty: str, use: str | None, legacy: bool) -> tuple[str, ...]:
+    if kty == "EC":
+        return ("ES256",)
+    enc = (*_DEFAULT_ENC, "RSA1_5") if legacy else _DEFAULT_ENC
+    if use == "enc":
+        return enc
+    if use == "sig":
+        return _DEFAULT_RSA_SIG
+    return (*enc, *_DEFAULT_RSA_SIG)
+
+
+def _bind(
+    kid: str,
+    material: JWKMaterial,
+    *,
+    use: str | None,
+    alg: str | None,
+    algorithms: Iterable[str] | None,
+    legacy: bool,
+    status: KeyStatus,
+    not_before: datetime | None,
+    not_after: datetime | None,
+) -> Key:
+    if algorithms is not None:
+        algs = tuple(algorithms)
+    elif alg is not None:
+        algs = (alg,)
+    else:
+        algs = _default_algorithms(material.kty, use, legacy)
+    for a in algs:
+        if a not in JWE_KEY_ALGS and a not in JWS_ALGS:
+            raise KeySetError(f"key {kid!r}: algorithm {a!r} is not supported")
+        if (a in JWE_KEY_ALGS or a.startswith(("RS", "PS"))) and material.kty != "RSA":
+            raise KeySetError(f"key {kid!r}: algorithm {a!r} needs an RSA key")
+        if a == "ES256" and material.kty != "EC":
+            raise KeySetError(f"key {kid!r}: ES256 needs a P-256 key")
+    if use is None and algs:
+        if all(a in JWE_KEY_ALGS for a in algs):
+            use = "enc"
+        elif all(a in JWS_ALGS for a in algs):
+            use = "sig"
+    if use == "enc" and any(a in JWS_ALGS for a in algs):
+        raise KeySetError(f"key {kid!r} has use 'enc' but is bound to a signature algorithm")
+    if use == "sig" and any(a in JWE_KEY_ALGS for a in algs):
+        raise KeySetError(f"key {kid!r} has use 'sig' but is bound to an encryption algorithm")
+    return Key(
+        kid=kid,
+        codec="jwe",
+        material=material,
+        algorithms=algs,
+        use=use,
+        status=status,
+        not_before=not_before,
+        not_after=not_after,
+    )
+
+
+def _epoch(kid: str, name: str, value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise KeySetError(f"key {kid!r}: {name} must be seconds since the epoch")
+    return datetime.fromtimestamp(value, timezone.utc)
+
+
+def key_from_jwk(
+    jwk: Mapping[str, Any] | str | bytes,
+    *,
+    algorithms: Iterable[str] | None = None,
+    legacy: bool = False,
+    status: KeyStatus = KeyStatus.ENABLED,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> Key:
+    """Load one JWK. See `KeySet.from_jwks` for the algorithm binding rules."""
+    data = _json_object(jwk, "JWK")
+    kty = data.get("kty")
+    if kty not in ("RSA", "EC"):
+        raise KeySetError(f"unsupported JWK kty {kty!r}; RSA and EC (P-256) are supported")
+    try:
+        jose = RSAKey.import_key(dict(data)) if kty == "RSA" else ECKey.import_key(dict(data))
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise KeySetError("the JWK could not be parsed") from None
+    native = jose.private_key if jose.is_private else jose.public_key
+    material = JWKMaterial(native)
+    kid = data.get("kid")
+    if kid is None:
+        kid = jose.thumbprint()
+    if not isinstance(kid, str):
+        raise KeySetError("a JWK kid must be a string")
+    use = data.get("use")
+    alg = data.get("alg")
+    if use not in (None, "enc", "sig") or (alg is not None and not isinstance(alg, str)):
+        raise KeySetError(f"key {kid!r}: unsupported use {use!r} or alg")
+    return _bind(
+        kid,
+        material,
+        use=use,
+        alg=alg,
+        algorithms=algorithms,
+        legacy=legacy,
+        status=status,
+        not_before=not_before or _epoch(kid, "nbf", data.get("nbf")),
+        not_after=not_after or _epoch(kid, "exp", data.get("exp")),
+    )
+
+
+def keys_from_jwks(jwks: Mapping[str, Any] | str | bytes, **kwargs: Any) -> list[Key]:
+    """Load every key of a JWK Set."""
+    data = _json_object(jwks, "JWK Set")
+    keys = data.get("keys")
+    if not isinstance(keys, list):
+        raise KeySetError("a JWK Set needs a 'keys' list")
+    if len(keys) > _MAX_JWKS_KEYS:
+        raise KeySetError(f"a JWK Set of more than {_MAX_JWKS_KEYS} keys is refused")
+    return [key_from_jwk(k, **kwargs) for k in keys]
+
+
+def key_from_pem(
+    pem: bytes,
+    *,
+    kid: str,
+    use: str | None = None,
+    password: bytes | None = None,
+    algorithms: Iterable[str] | None = None,
+    legacy: bool = False,
+    status: KeyStatus = KeyStatus.ENABLED,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> Key:
+    """Load an RSA or P-256 key from PEM, private (PKCS#8 or traditional) or public."""
+    if not isinstance(pem, bytes):
+        raise TypeError("pem must be bytes")
+    native: Any
+    try:
+        if b"PRIVATE KEY" in pem:
+            native = serialization.load_pem_private_key(pem, password=password)
+        else:
+            native = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError):
+        raise KeySetError(f"key {kid!r}: the PEM could not be loaded") from None
+    if not isinstance(native, _NATIVE_TYPES):
+        raise KeySetError(f"key {kid!r}: only RSA and EC (P-256) keys are supported")
+    return _bind(
+        kid,
+        JWKMaterial(native),
+        use=use,
+        alg=None,
+        algorithms=algorithms,
+        legacy=legacy,
+        status=status,
+        not_before=not_before,
+        not_after=not_after,
+    )
+
+
+def key_to_jwk(key: Key, *, include_private: bool = False) -> dict[str, Any]:
+    """Export a JWE-codec key as a JWK dict; the public half unless ``include_private``."""
+    material = key.material
+    if not isinstance(material, JWKMaterial):
+        raise KeySetError(f"key {key.kid!r} is not a JWK key")
+    out: dict[str, Any] = dict(material.jose.as_dict(private=include_private and key.has_secret))
+    out["kid"] = key.kid
+    if key.use is not None:
+        out["use"] = key.use
+    if len(key.algorithms) == 1:
+        (out["alg"],) = key.algorithms
+    if key.not_before is not None:
+        out["nbf"] = int(key.not_before.timestamp())
+    if key.not_after is not None:
+        out["exp"] = int(key.not_after.timestamp())
+    return out
+
+
+def generate_key(
+    *,
+    kid: str,
+    use: str | None = "enc",
+    size: int = 3072,
+    legacy: bool = False,
+    algorithms: Iterable[str] | None = None,
+    not_after: datetime | None = None,
+) -> Key:
+    """Generate a fresh RSA key for the JWE codec.
+
+    Args:
+        kid: its key id.
+        use: ``"enc"``, ``"sig"`` or None.
+        size: modulus size in bits (at least 2048; Google's rules; 3072 by default).
+        legacy: also bind an encryption key to RSA1_5 (legacy Google JWE text).
+        algorithms: explicit algorithm binding instead of the defaults.
+        not_after: end of the validity window (keys should expire within a year).
+    """
+    if size < 2048:
+        raise KeySetError(f"RSA-{size} is too small; at least RSA-2048 is required")
+    native = rsa.generate_private_key(public_exponent=65537, key_size=size)
+    return _bind(
+        kid,
+        JWKMaterial(native),
+        use=use,
+        alg=None,
+        algorithms=algorithms,
+        legacy=legacy,
+        status=KeyStatus.ENABLED,
+        not_before=None,
+        not_after=not_after,
+    )
+
+
+def _json_object(value: Mapping[str, Any] | str | bytes, what: str) -> Mapping[str, Any]:
+    if isinstance(value, (str, bytes)):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise KeySetError(f"the {what} is not valid JSON") from None
+    if not isinstance(value, Mapping):
+        raise KeySetError(f"the {what} must be a JSON object")
+    return value

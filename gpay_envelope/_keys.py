@@ -1,0 +1,505 @@
+"""Key, KeyStatus and KeySet: immutable, validated at construction, secret-free reprs."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+from .errors import KeyNotFound, KeySetError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["Key", "KeyMaterial", "KeySet", "KeyStatus", "route"]
+
+MIN_RSA_BITS = 2048
+_USES = (None, "enc", "sig")
+
+
+class KeyStatus(enum.Enum):
+    """Whether a key may be used. DISABLED keys stay in the set but neither seal nor open."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class KeyMaterial(Protocol):
+    """What a codec keeps behind a `Key`: the parsed key objects, never shown or pickled."""
+
+    @property
+    def has_secret(self) -> bool:
+        """True when the private half is present."""
+
+    @property
+    def kty(self) -> str:
+        """Key type, e.g. ``"RSA"`` or ``"EC"``."""
+
+    @property
+    def size(self) -> int:
+        """Key size in bits (the modulus for RSA, the curve size for EC)."""
+
+    @property
+    def expires(self) -> datetime | None:
+        """Expiry the key itself carries (OpenPGP), or None."""
+
+    def public(self) -> KeyMaterial:
+        """The same key without its private half."""
+
+
+def _aware(name: str, value: datetime | None) -> datetime | None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise KeySetError(f"{name} must be a timezone-aware datetime")
+    return value
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(timezone.utc)
+
+
+class Key:
+    """One key: a kid, the codec it belongs to, a status, a validity window and the algorithms
+    it may be used with. Immutable; every change returns a new `Key`.
+
+    Keys are made by the loaders (`KeySet.from_jwks`, `Key.from_jwk`, `Key.from_pem`,
+    `KeySet.from_pgp`, `generate_key`), not by hand. ``repr`` shows no key material, and a key
+    holding a private half refuses to be pickled.
+    """
+
+    __slots__ = (
+        "_algorithms",
+        "_codec",
+        "_kid",
+        "_material",
+        "_not_after",
+        "_not_before",
+        "_status",
+        "_use",
+    )
+
+    _kid: str
+    _codec: str
+    _status: KeyStatus
+    _not_before: datetime | None
+    _not_after: datetime | None
+    _algorithms: frozenset[str]
+    _use: str | None
+    _material: KeyMaterial
+
+    def __init__(
+        self,
+        *,
+        kid: str,
+        codec: str,
+        material: KeyMaterial,
+        algorithms: Iterable[str],
+        use: str | None = None,
+        status: KeyStatus = KeyStatus.ENABLED,
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+    ) -> None:
+        if not isinstance(kid, str) or not kid or len(kid) > 256 or not kid.isprintable():
+            raise KeySetError("a key id must be a printable string of 1 to 256 characters")
+        if not isinstance(status, KeyStatus):
+            raise KeySetError("status must be a KeyStatus")
+        if use not in _USES:
+            raise KeySetError(f"key {kid!r}: use must be 'enc', 'sig' or None")
+        algs = frozenset(algorithms)
+        if not algs:
+            raise KeySetError(f"key {kid!r} is bound to no algorithm")
+        if material.kty == "RSA" and material.size < MIN_RSA_BITS:
+            raise KeySetError(
+                f"key {kid!r} is RSA-{material.size}; at least RSA-{MIN_RSA_BITS} is required"
+            )
+        nb = _aware("not_before", not_before)
+        na = _aware("not_after", not_after)
+        if material.expires is not None and (na is None or material.expires < na):
+            na = material.expires
+        if nb is not None and na is not None and na <= nb:
+            raise KeySetError(f"key {kid!r}: not_after is not later than not_before")
+        setter = object.__setattr__
+        setter(self, "_kid", kid)
+        setter(self, "_codec", codec)
+        setter(self, "_status", status)
+        setter(self, "_not_before", nb)
+        setter(self, "_not_after", na)
+        setter(self, "_algorithms", algs)
+        setter(self, "_use", use)
+        setter(self, "_material", material)
+
+    def _replace(self, **changes: Any) -> Key:
+        fields: dict[str, Any] = {
+            "kid": self._kid,
+            "codec": self._codec,
+            "material": self._material,
+            "algorithms": self._algorithms,
+            "use": self._use,
+            "status": self._status,
+            "not_before": self._not_before,
+            "not_after": self._not_after,
+        }
+        fields.update(changes)
+        return Key(**fields)
+
+    # -- read-only attributes -------------------------------------------------------------
+    @property
+    def kid(self) -> str:
+        """The key id: the JWK ``kid``, or the OpenPGP fingerprint of the primary key."""
+        return self._kid
+
+    @property
+    def codec(self) -> str:
+        """The codec this key belongs to: ``"jwe"`` or ``"pgp"``."""
+        return self._codec
+
+    @property
+    def status(self) -> KeyStatus:
+        """ENABLED or DISABLED."""
+        return self._status
+
+    @property
+    def not_before(self) -> datetime | None:
+        """Start of the validity window, or None."""
+        return self._not_before
+
+    @property
+    def not_after(self) -> datetime | None:
+        """End of the validity window (for OpenPGP, the key's own expiry if earlier), or None."""
+        return self._not_after
+
+    @property
+    def algorithms(self) -> frozenset[str]:
+        """The algorithms this key may be used with (JOSE names, or ``"openpgp"``)."""
+        return self._algorithms
+
+    @property
+    def use(self) -> str | None:
+        """``"enc"``, ``"sig"`` or None (both)."""
+        return self._use
+
+    @property
+    def has_secret(self) -> bool:
+        """True when the key holds its private half."""
+        return self._material.has_secret
+
+    @property
+    def kty(self) -> str:
+        """Key type: ``"RSA"`` or ``"EC"``."""
+        return self._material.kty
+
+    @property
+    def size(self) -> int:
+        """Key size in bits."""
+        return self._material.size
+
+    @property
+    def material(self) -> KeyMaterial:
+        """The codec's parsed key objects. For codecs only; never log or pickle it."""
+        return self._material
+
+    # -- derived --------------------------------------------------------------------------
+    def is_valid_at(self, when: datetime) -> bool:
+        """True when ``when`` lies inside the validity window."""
+        if self._not_before is not None and when < self._not_before:
+            return False
+        return self._not_after is None or when < self._not_after
+
+    def usable_at(self, when: datetime) -> bool:
+        """ENABLED and inside the validity window."""
+        return self._status is KeyStatus.ENABLED and self.is_valid_at(when)
+
+    def can(self, purpose: str) -> bool:
+        """Whether the key's ``use`` allows ``purpose`` (``"enc"`` or ``"sig"``)."""
+        return self._use is None or self._use == purpose
+
+    # -- changes --------------------------------------------------------------------------
+    def public(self) -> Key:
+        """The same key without its private half."""
+        if not self.has_secret:
+            return self
+        return self._replace(material=self._material.public())
+
+    def with_status(self, status: KeyStatus) -> Key:
+        """A copy with another status."""
+        return self._replace(status=status)
+
+    def with_validity(
+        self, *, not_before: datetime | None = None, not_after: datetime | None = None
+    ) -> Key:
+        """A copy with another validity window (OpenPGP keys keep their own expiry as a bound)."""
+        return self._replace(not_before=not_before, not_after=not_after)
+
+    def with_algorithms(self, algorithms: Iterable[str]) -> Key:
+        """A copy bound to other algorithms."""
+        return self._replace(algorithms=algorithms)
+
+    # -- loaders (implemented in _keyio) --------------------------------------------------
+    @classmethod
+    def from_jwk(cls, jwk: Mapping[str, Any] | str | bytes, **kwargs: Any) -> Key:
+        """Load one JWK (a dict or its JSON). See `KeySet.from_jwks` for the keyword options."""
+        from ._keyio import key_from_jwk
+
+        return key_from_jwk(jwk, **kwargs)
+
+    @classmethod
+    def from_pem(cls, pem: bytes, *, kid: str, **kwargs: Any) -> Key:
+        """Load an RSA or EC key from PEM (private or public) as a JWE-codec key."""
+        from ._keyio import key_from_pem
+
+        return key_from_pem(pem, kid=kid, **kwargs)
+
+    def to_jwk(self, *, include_private: bool = False) -> dict[str, Any]:
+        """Export as a JWK dict; public only unless ``include_private`` is true."""
+        from ._keyio import key_to_jwk
+
+        return key_to_jwk(self, include_private=include_private)
+
+    # -- safety ---------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError("Key is immutable; use the with_* methods")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError("Key is immutable")
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        if self.has_secret:
+            raise TypeError("refusing to pickle a key that holds secret material")
+        raise TypeError("keys are not pickled; export them with to_jwk() or to_pgp()")
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
+
+    def __repr__(self) -> str:
+        expiry = self._not_after.isoformat() if self._not_after else None
+        return (
+            f"Key(kid={self._kid!r}, codec={self._codec!r}, kty={self.kty!r}, size={self.size}, "
+            f"use={self._use!r}, algorithms={sorted(self._algorithms)!r}, "
+            f"status={self._status.name}, secret={self.has_secret}, not_after={expiry!r})"
+        )
+
+
+class KeySet:
+    """Several keys of one codec with exactly one ENABLED primary. Immutable: every change
+    returns a new, re-validated set, so rotation is a data change, never a code change.
+
+    Raises:
+        KeySetError: empty set, keys of several codecs, duplicate kid, missing or disabled
+            primary.
+    """
+
+    __slots__ = ("_keys", "_primary")
+
+    _keys: tuple[Key, ...]
+    _primary: str
+
+    def __init__(self, keys: Iterable[Key], *, primary: str) -> None:
+        ks = tuple(keys)
+        if not ks:
+            raise KeySetError("a key set needs at least one key")
+        for k in ks:
+            if not isinstance(k, Key):
+                raise TypeError("a KeySet holds Key objects")
+        codecs = {k.codec for k in ks}
+        if len(codecs) > 1:
+            raise KeySetError(f"a key set holds keys of one codec, not {sorted(codecs)}")
+        seen: set[str] = set()
+        for k in ks:
+            if k.kid in seen:
+                raise KeySetError(f"duplicate key id {k.kid!r}")
+            seen.add(k.kid)
+        if primary not in seen:
+            raise KeySetError(f"the primary {primary!r} is not in the set")
+        if next(k for k in ks if k.kid == primary).status is not KeyStatus.ENABLED:
+            raise KeySetError(f"the primary {primary!r} must be ENABLED")
+        object.__setattr__(self, "_keys", ks)
+        object.__setattr__(self, "_primary", primary)
+
+    # -- reading --------------------------------------------------------------------------
+    @property
+    def primary(self) -> Key:
+        """The primary key: the one seal uses (JWE), or the first signer (PGP)."""
+        return self.get(self._primary)
+
+    @property
+    def codec(self) -> str:
+        """The codec all keys of this set belong to."""
+        return self._keys[0].codec
+
+    @property
+    def kids(self) -> tuple[str, ...]:
+        """Key ids, in set order."""
+        return tuple(k.kid for k in self._keys)
+
+    @property
+    def has_secret(self) -> bool:
+        """True when any key holds a private half."""
+        return any(k.has_secret for k in self._keys)
+
+    def get(self, kid: str) -> Key:
+        """The key with this kid. Raises `KeyNotFound`."""
+        for k in self._keys:
+            if k.kid == kid:
+                return k
+        raise KeyNotFound(f"no key {kid!r} in the set")
+
+    def enabled(self) -> tuple[Key, ...]:
+        """ENABLED keys, primary first, then in set order."""
+        return tuple(k for k in self.primary_first() if k.status is KeyStatus.ENABLED)
+
+    def primary_first(self) -> tuple[Key, ...]:
+        """All keys, primary first, then in set order."""
+        p = self.primary
+        return (p, *(k for k in self._keys if k is not p))
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, kid: object) -> bool:
+        return any(k.kid == kid for k in self._keys)
+
+    # -- changes --------------------------------------------------------------------------
+    def with_key(self, key: Key, *, primary: bool = False) -> KeySet:
+        """Add a key (rotation stage 1: add). ``primary=True`` also promotes it."""
+        return KeySet((*self._keys, key), primary=key.kid if primary else self._primary)
+
+    def with_primary(self, kid: str) -> KeySet:
+        """Make ``kid`` the primary (rotation stage 2: promote). It must be ENABLED."""
+        self.get(kid)
+        return KeySet(self._keys, primary=kid)
+
+    def with_status(self, kid: str, status: KeyStatus) -> KeySet:
+        """Enable or disable a key (rotation stage 3: disable). The primary cannot be disabled."""
+        old = self.get(kid)
+        if kid == self._primary and status is not KeyStatus.ENABLED:
+            raise KeySetError(f"cannot disable the primary {kid!r}; promote another key first")
+        keys = tuple(old.with_status(status) if k is old else k for k in self._keys)
+        return KeySet(keys, primary=self._primary)
+
+    def without(self, kid: str) -> KeySet:
+        """Remove a key (rotation stage 4: remove). The primary cannot be removed."""
+        self.get(kid)
+        if kid == self._primary:
+            raise KeySetError(f"cannot remove the primary {kid!r}; promote another key first")
+        return KeySet((k for k in self._keys if k.kid != kid), primary=self._primary)
+
+    def replace(self, key: Key) -> KeySet:
+        """Swap in a changed version of a key with the same kid (new window, algorithms...)."""
+        old = self.get(key.kid)
+        return KeySet((key if k is old else k for k in self._keys), primary=self._primary)
+
+    def public(self) -> KeySet:
+        """The same set with every private half removed: what you hand to your peer."""
+        return KeySet((k.public() for k in self._keys), primary=self._primary)
+
+    # -- loaders and export (implemented in _keyio) ---------------------------------------
+    @classmethod
+    def from_jwks(
+        cls,
+        jwks: Mapping[str, Any] | str | bytes,
+        *,
+        primary: str | None = None,
+        **kwargs: Any,
+    ) -> KeySet:
+        """Load a JWK Set (``{"keys": [...]}``, a dict or its JSON) as a JWE-codec key set.
+
+        Args:
+            jwks: the JWK Set.
+            primary: kid of the primary; defaults to the first key.
+            **kwargs: passed to each key: ``algorithms`` (override the binding),
+                ``legacy`` (also allow RSA1_5 for RSA encryption keys without an ``alg``),
+                ``not_before`` / ``not_after``.
+
+        Each key is bound to the algorithms it may be used with: its JWK ``alg`` if present;
+        otherwise RSA-OAEP-256 and RSA-OAEP for encryption and RS256/PS256 (RSA) or ES256
+        (P-256) for signatures. RSA1_5 is never implied. A JWK's non-standard ``nbf`` and
+        ``exp`` members (seconds since the epoch) set its validity window.
+        """
+        from ._keyio import keys_from_jwks
+
+        keys = keys_from_jwks(jwks, **kwargs)
+        if not keys:
+            raise KeySetError("the JWK Set holds no keys")
+        return cls(keys, primary=primary if primary is not None else keys[0].kid)
+
+    @classmethod
+    def from_pem(
+        cls, pems: Mapping[str, bytes], *, primary: str | None = None, **kwargs: Any
+    ) -> KeySet:
+        """Load several PEM keys, given as ``{kid: pem_bytes}``, as a JWE-codec key set."""
+        keys = [Key.from_pem(pem, kid=kid, **kwargs) for kid, pem in pems.items()]
+        if not keys:
+            raise KeySetError("no keys given")
+        return cls(keys, primary=primary if primary is not None else keys[0].kid)
+
+    @classmethod
+    def from_pgp(
+        cls,
+        data: bytes | str | Sequence[bytes | str],
+        *,
+        primary: str | None = None,
+        passphrase: str | Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> KeySet:
+        """Load one or several OpenPGP keys (armored or binary) as a PGP-codec key set.
+
+        ``passphrase`` unlocks protected secret keys once, at load time: one string for all,
+        or ``{fingerprint: passphrase}``. ``primary`` is a fingerprint; defaults to the first
+        key.
+        """
+        from .codecs.pgp import keys_from_pgp
+
+        keys = keys_from_pgp(data, passphrase=passphrase, **kwargs)
+        if not keys:
+            raise KeySetError("no OpenPGP keys found")
+        return cls(keys, primary=primary if primary is not None else keys[0].kid)
+
+    def to_jwks(self, *, include_private: bool = False) -> dict[str, Any]:
+        """Export as a JWK Set dict: public halves only unless ``include_private`` is true."""
+        return {"keys": [k.to_jwk(include_private=include_private) for k in self._keys]}
+
+    # -- safety ---------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError("KeySet is immutable; use the with_* methods")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError("KeySet is immutable")
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        if self.has_secret:
+            raise TypeError("refusing to pickle a key set that holds secret material")
+        raise TypeError("key sets are not pickled; export them with to_jwks() or to_pgp()")
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
+
+    def __repr__(self) -> str:
+        return f"KeySet(codec={self.codec!r}, primary={self._primary!r}, keys={list(self._keys)!r})"
+
+
+def route(
+    keys: Sequence[Key],
+    *,
+    named: Callable[[Key], bool] | None,
+    limit: int,
+) -> tuple[Key, ...]:
+    """The keys to try for one envelope, in order, never more than ``limit``.
+
+    ``keys`` are the candidates already filtered for status, purpose and algorithm, primary
+    first. When the envelope names keys (``named`` is a predicate over key ids or key ids of
+    subkeys), only the named ones are tried: an envelope that names only unknown keys gets no
+    trial at all. When it names none (``named`` is None), up to ``limit`` candidates are tried
+    in order, so an attacker cannot buy more private-key operations than that.
+    """
+    chosen = [k for k in keys if named(k)] if named is not None else list(keys)
+    return tuple(chosen[: max(0, limit)])
