@@ -292,10 +292,12 @@ class KeySet:
             primary.
     """
 
-    __slots__ = ("_keys", "_primary")
+    __slots__ = ("_by_kid", "_enabled", "_keys", "_primary")
 
     _keys: tuple[Key, ...]
     _primary: str
+    _by_kid: dict[str, Key]
+    _enabled: tuple[Key, ...]
 
     def __init__(self, keys: Iterable[Key], *, primary: str) -> None:
         ks = tuple(keys)
@@ -316,8 +318,16 @@ class KeySet:
             raise KeySetError(f"the primary {primary!r} is not in the set")
         if next(k for k in ks if k.kid == primary).status is not KeyStatus.ENABLED:
             raise KeySetError(f"the primary {primary!r} must be ENABLED")
+        by_kid = {k.kid: k for k in ks}
+        first = by_kid[primary]
+        ordered = (first, *(k for k in ks if k is not first))
         object.__setattr__(self, "_keys", ks)
         object.__setattr__(self, "_primary", primary)
+        object.__setattr__(self, "_by_kid", by_kid)
+        # The set is immutable, so the order open() walks is computed once, not per message.
+        object.__setattr__(
+            self, "_enabled", tuple(k for k in ordered if k.status is KeyStatus.ENABLED)
+        )
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -342,14 +352,14 @@ class KeySet:
 
     def get(self, kid: str) -> Key:
         """The key with this kid. Raises `KeyNotFound`."""
-        for k in self._keys:
-            if k.kid == kid:
-                return k
-        raise KeyNotFound(f"no key {kid!r} in the set")
+        key = self._by_kid.get(kid)
+        if key is None:
+            raise KeyNotFound(f"no key {kid!r} in the set")
+        return key
 
     def enabled(self) -> tuple[Key, ...]:
         """ENABLED keys, primary first, then in set order."""
-        return tuple(k for k in self.primary_first() if k.status is KeyStatus.ENABLED)
+        return self._enabled
 
     def primary_first(self) -> tuple[Key, ...]:
         """All keys, primary first, then in set order."""
@@ -363,7 +373,7 @@ class KeySet:
         return len(self._keys)
 
     def __contains__(self, kid: object) -> bool:
-        return any(k.kid == kid for k in self._keys)
+        return isinstance(kid, str) and kid in self._by_kid
 
     # -- changes --------------------------------------------------------------------------
     def with_key(self, key: Key, *, primary: bool = False) -> KeySet:

@@ -295,9 +295,10 @@ class JWECodec:
             or (alg == "RSA1_5" and not self.rsa1_5_decrypt)
         ):
             raise InvalidEnvelope from None
-        candidates = [
-            k for k in request.identities if k.can("enc") and alg in k.algorithms and k.kty == "RSA"
-        ]
+        pool = (
+            request.identities if kid is None else [k for k in request.identities if k.kid == kid]
+        )
+        candidates = [k for k in pool if k.can("enc") and alg in k.algorithms and k.kty == "RSA"]
         named = None if kid is None else (lambda k: k.kid == kid)
         recipient = obj.recipient
         assert recipient is not None

@@ -1,0 +1,71 @@
+"""Shared fixtures: RSA-2048 JWE keys made once per session (key generation is the slow part)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+import pytest
+
+import gpay_envelope as ge
+
+
+def require_peer(available: bool, what: str) -> None:
+    """Skip when a peer is missing, unless CI demands every peer (GPAY_REQUIRE_PEERS=1)."""
+    if available:
+        return
+    if os.environ.get("GPAY_REQUIRE_PEERS") == "1":
+        pytest.fail(f"{what} is required (GPAY_REQUIRE_PEERS=1) but not available")
+    pytest.skip(f"{what} not available")
+
+
+def have(binary: str) -> bool:
+    return shutil.which(binary) is not None
+
+
+@dataclass(frozen=True)
+class JWEParty:
+    """One side of a JWE exchange: decryption keys (identities) and signing keys."""
+
+    identities: ge.KeySet
+    signer: ge.KeySet
+
+    @property
+    def public_enc(self) -> ge.KeySet:
+        return self.identities.public()
+
+    @property
+    def public_sig(self) -> ge.KeySet:
+        return self.signer.public()
+
+
+def _party(prefix: str) -> JWEParty:
+    enc = [
+        ge.generate_key(kid=f"{prefix}-enc-{i}", use="enc", size=2048, legacy=True) for i in (1, 2)
+    ]
+    sig = [ge.generate_key(kid=f"{prefix}-sig-{i}", use="sig", size=2048) for i in (1, 2)]
+    return JWEParty(
+        identities=ge.KeySet(enc, primary=enc[0].kid),
+        signer=ge.KeySet(sig, primary=sig[0].kid),
+    )
+
+
+@pytest.fixture(scope="session")
+def partner() -> JWEParty:
+    """The partner: two encryption keys (OAEP and RSA1_5 allowed), two signing keys."""
+    return _party("partner")
+
+
+@pytest.fixture(scope="session")
+def google() -> JWEParty:
+    """The simulated Google side, shaped like the partner."""
+    return _party("google")
+
+
+@pytest.fixture(scope="session")
+def spare_keys() -> tuple[ge.Key, ...]:
+    """Extra RSA-2048 keys for rotation and trial-bound tests."""
+    return tuple(
+        ge.generate_key(kid=f"spare-{i}", use="enc", size=2048, legacy=True) for i in range(4)
+    )
