@@ -23,8 +23,10 @@ import timeit
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from cryptography.hazmat.primitives import hashes, padding as sympad
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import padding as sympad
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,8 +42,12 @@ def payload(size: int) -> bytes:
     rnd = random.Random(42)
     out = bytearray()
     while len(out) < size:
-        rec = {"requestId": f"r-{rnd.randrange(10**9)}", "amount": f"{rnd.random() * 1000:.2f}",
-               "currency": rnd.choice(["USD", "EUR", "JPY"]), "note": rnd.randbytes(12).hex()}
+        rec = {
+            "requestId": f"r-{rnd.randrange(10**9)}",
+            "amount": f"{rnd.random() * 1000:.2f}",
+            "currency": rnd.choice(["USD", "EUR", "JPY"]),
+            "note": rnd.randbytes(12).hex(),
+        }
         out += json.dumps(rec).encode()
     return bytes(out[:size])
 
@@ -64,12 +70,14 @@ class Floor:
     def seal(self, pt: bytes) -> Callable[[], object]:
         pub, spriv = self.enc_key.public_key(), self.sig_key  # type: ignore[attr-defined]
         if self.profile == "signed":
+
             def run() -> object:
                 cek, iv = os.urandom(32), os.urandom(12)
                 body = pt
                 if self.signed:
                     body = pt + spriv.sign(pt, padding.PKCS1v15(), hashes.SHA256())
                 return pub.encrypt(cek, OAEP256), AESGCM(cek).encrypt(iv, body, b"h")
+
             return run
 
         def run_legacy() -> object:
@@ -84,6 +92,7 @@ class Floor:
             ct = e.update(p.update(z) + p.finalize()) + e.finalize()
             tag = hmac.new(cek[:32], b"h" + iv + ct, hashlib.sha512).digest()[:32]
             return pub.encrypt(cek, padding.PKCS1v15()), ct, tag
+
         return run_legacy
 
     def open(self, pt: bytes) -> Callable[[], object]:
@@ -101,6 +110,7 @@ class Floor:
                 if self.signed:
                     spub.verify(sig, out, padding.PKCS1v15(), hashes.SHA256())
                 return out
+
             return run
         cek, iv = os.urandom(64), os.urandom(16)
         ek = priv.public_key().encrypt(cek, padding.PKCS1v15())  # type: ignore[attr-defined]
@@ -113,7 +123,9 @@ class Floor:
 
         def run_legacy() -> object:
             k = priv.decrypt(ek, padding.PKCS1v15())  # type: ignore[attr-defined]
-            if not hmac.compare_digest(hmac.new(k[:32], b"h" + iv + ct, hashlib.sha512).digest()[:32], tag):
+            if not hmac.compare_digest(
+                hmac.new(k[:32], b"h" + iv + ct, hashlib.sha512).digest()[:32], tag
+            ):
                 raise ValueError
             d = Cipher(algorithms.AES(k[32:]), modes.CBC(iv)).decryptor()
             u = sympad.PKCS7(128).unpadder()
@@ -122,6 +134,7 @@ class Floor:
             if self.signed:
                 spub.verify(sig, out, padding.PKCS1v15(), hashes.SHA256())
             return out
+
         return run_legacy
 
 
@@ -150,44 +163,73 @@ def main(argv: list[str] | None = None) -> int:
             okw = {"senders": signer.public() if signed else None, "allow_unsigned": not signed}
             assert ge.open(env, identities=ids, **okw) == pt
             t = {
-                "seal": per_call(lambda: ge.seal(pt, recipients=ids.public(), codec="jwe",
-                                                 profile=profile, **kw), repeat),
+                "seal": per_call(
+                    partial(
+                        ge.seal, pt, recipients=ids.public(), codec="jwe", profile=profile, **kw
+                    ),
+                    repeat,
+                ),
                 "seal_floor": per_call(floor.seal(pt), repeat),
-                "open": per_call(lambda: ge.open(env, identities=ids, **okw), repeat),
+                "open": per_call(partial(ge.open, env, identities=ids, **okw), repeat),
                 "open_floor": per_call(floor.open(pt), repeat),
             }
             name = f"{profile}{'' if signed else '-unsigned'}"
-            rows.append({"profile": name, "size": label, "rsa_bits": args.bits,
-                         **{k: round(v * 1e6, 1) for k, v in t.items()},
-                         "seal_x": round(t["seal"] / t["seal_floor"], 2),
-                         "open_x": round(t["open"] / t["open_floor"], 2)})
+            rows.append(
+                {
+                    "profile": name,
+                    "size": label,
+                    "rsa_bits": args.bits,
+                    **{k: round(v * 1e6, 1) for k, v in t.items()},
+                    "seal_x": round(t["seal"] / t["seal_floor"], 2),
+                    "open_x": round(t["open"] / t["open_floor"], 2),
+                }
+            )
 
     # Open time against KeySet size, kid present (legacy unsigned, 1 KiB).
     pt = payload(1024)
-    extra = [ge.generate_key(kid=f"bench-extra-{i}", use="enc", size=args.bits, legacy=True)
-             for i in range(49)]
-    env = ge.seal(pt, recipients=ids.public(), codec="jwe", profile="legacy", signer=None,
-                  allow_unsigned=True)
+    extra = [
+        ge.generate_key(kid=f"bench-extra-{i}", use="enc", size=args.bits, legacy=True)
+        for i in range(49)
+    ]
+    env = ge.seal(
+        pt, recipients=ids.public(), codec="jwe", profile="legacy", signer=None, allow_unsigned=True
+    )
     scaling = {}
     for n in (1, 10, 50):
         ks = ge.KeySet([*extra[: n - 1], enc], primary=enc.kid)
-        scaling[n] = per_call(lambda ks=ks: ge.open(env, identities=ks, senders=None,
-                                                    allow_unsigned=True), repeat) * 1e6
-    rows.append({"profile": "legacy-unsigned kid routing", "size": "1KiB",
-                 "rsa_bits": args.bits, **{f"open_{n}_keys": round(v, 1) for n, v in scaling.items()}})
+        scaling[n] = (
+            per_call(
+                lambda ks=ks: ge.open(env, identities=ks, senders=None, allow_unsigned=True), repeat
+            )
+            * 1e6
+        )
+    rows.append(
+        {
+            "profile": "legacy-unsigned kid routing",
+            "size": "1KiB",
+            "rsa_bits": args.bits,
+            **{f"open_{n}_keys": round(v, 1) for n, v in scaling.items()},
+        }
+    )
 
     if args.json:
         for r in rows:
             print(json.dumps(r))
         return 0
     print(f"JWE, RSA-{args.bits}, median us per call (x = ours / floor)")
-    print(f"{'profile':<18}{'size':>6}{'seal':>10}{'floor':>9}{'x':>6}{'open':>10}{'floor':>9}{'x':>6}")
+    print(
+        f"{'profile':<18}{'size':>6}{'seal':>10}{'floor':>9}{'x':>6}{'open':>10}{'floor':>9}{'x':>6}"
+    )
     for r in rows[:-1]:
-        print(f"{r['profile']:<18}{r['size']:>6}{r['seal']:>10.0f}{r['seal_floor']:>9.0f}"
-              f"{r['seal_x']:>6.2f}{r['open']:>10.0f}{r['open_floor']:>9.0f}{r['open_x']:>6.2f}")
+        print(
+            f"{r['profile']:<18}{r['size']:>6}{r['seal']:>10.0f}{r['seal_floor']:>9.0f}"
+            f"{r['seal_x']:>6.2f}{r['open']:>10.0f}{r['open_floor']:>9.0f}{r['open_x']:>6.2f}"
+        )
     last = rows[-1]
-    print("open, legacy unsigned 1 KiB, kid present, by KeySet size: " + ", ".join(
-        f"{n} keys {last[f'open_{n}_keys']:.0f} us" for n in (1, 10, 50)))
+    print(
+        "open, legacy unsigned 1 KiB, kid present, by KeySet size: "
+        + ", ".join(f"{n} keys {last[f'open_{n}_keys']:.0f} us" for n in (1, 10, 50))
+    )
     return 0
 
 
