@@ -1,0 +1,7 @@
+"""``python -m gpay_envelope``: the same as the ``gpay-envelope`` command."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())
