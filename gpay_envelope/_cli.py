@@ -15,6 +15,7 @@ from ._api import open_detailed, seal
 from ._keyio import generate_key
 from ._keys import KeySet, KeyStatus
 from .errors import EnvelopeError, InvalidEnvelope, InvalidSignature
+from .tls import add_tls_check_arguments, run_tls_check
 
 __all__ = ["main"]
 
@@ -141,6 +142,12 @@ def _parser() -> argparse.ArgumentParser:
         help="RSA key size for the demo keys (default 2048, for speed)",
     )
     demo.set_defaults(run=_cmd_demo)
+    tls = sub.add_parser(
+        "tls-check",
+        help="check an HTTPS endpoint against Google Pay's transport rules (T1-T4)",
+    )
+    add_tls_check_arguments(tls)
+    tls.set_defaults(run=lambda args, out: run_tls_check(args))
     return p
 
 

@@ -40,3 +40,10 @@ def test_python_dash_m_entry_point() -> None:
         check=False,
     )
     assert done.returncode == 0 and done.stdout.startswith("gpay-envelope ")
+
+
+def test_tls_check_is_wired(capsys: pytest.CaptureFixture[str]) -> None:
+    # Port 9 on loopback: nothing listens, so the probe reports unreachable and exits 1.
+    assert main(["tls-check", "https://127.0.0.1:9", "--json", "--timeout", "2"]) == 1
+    assert '"compliant": false' in capsys.readouterr().out
+    assert main(["tls-check"]) == 2
