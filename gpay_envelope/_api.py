@@ -7,7 +7,7 @@ from datetime import datetime
 from ._keys import Key, KeySet, utcnow
 from .codecs import DEFAULT_LIMITS, CodecRegistry, Limits, OpenRequest, OpenResult, SealRequest
 from .codecs import default_registry as _default_registry
-from .errors import InvalidEnvelope, InvalidSignature, SealError
+from .errors import InvalidEnvelope, InvalidSignature, KeySetError, SealError
 
 __all__ = ["open", "open_detailed", "seal"]
 
@@ -78,7 +78,7 @@ def seal(
         recipients=rcpt,
         signer=sig,
         profile=profile,
-        now=now or utcnow(),
+        now=_now(now),
         limits=limits,
     )
     return impl.seal(request)
@@ -101,10 +101,9 @@ def open_detailed(
     ``decrypted_with`` of Google's next messages shows when Google switched to it.
     """
     if isinstance(envelope, str):
-        try:
-            raw = envelope.encode("ascii")
-        except UnicodeEncodeError:
-            raise InvalidEnvelope from None
+        if not envelope.isascii():
+            raise InvalidEnvelope
+        raw = envelope.encode("ascii")
     elif isinstance(envelope, (bytes, bytearray, memoryview)):
         raw = bytes(envelope)
     else:
@@ -118,9 +117,11 @@ def open_detailed(
     for label, ks in (("identities", ids), ("senders", snd)):
         if ks is not None and ks.codec != impl.name:
             raise TypeError(f"{label} holds {ks.codec!r} keys, but the codec is {impl.name!r}")
+    if not ids.has_secret:
+        raise KeySetError("identities hold no private key; open needs your own private keys")
+    when = _now(now)
     if len(raw) > limits.max_envelope:
         raise InvalidEnvelope from None
-    when = now or utcnow()
     request = OpenRequest(
         envelope=raw,
         identities=_identity_candidates(ids),
@@ -129,16 +130,22 @@ def open_detailed(
         now=when,
         limits=limits,
     )
+    failure: type[InvalidEnvelope] | type[InvalidSignature] | None = None
     try:
         result = impl.open(request)
-    except (InvalidEnvelope, InvalidSignature):
-        raise
+    except InvalidSignature:
+        failure = InvalidSignature
     except Exception:
-        # A codec bug or an unexpected parser error on hostile input: still one opaque error,
-        # with the cause suppressed so nothing of the input or the keys reaches a traceback.
-        raise InvalidEnvelope from None
+        # Anything else, a codec bug or a parser error on hostile input included, is the one
+        # opaque error.
+        failure = InvalidEnvelope
+    if failure is not None:
+        # Raised afresh outside the except block: no __context__ and no codec frames, whose
+        # locals hold decrypted plaintext and content keys, travel with the exception.
+        raise failure()
     if len(result.plaintext) > limits.max_plaintext:
-        raise InvalidEnvelope from None
+        del result
+        raise InvalidEnvelope
     return result
 
 
@@ -167,7 +174,9 @@ def open(
             ignored.
         codec: ``"jwe"`` or ``"pgp"``; None takes the codec of ``identities``.
         allow_unsigned: accept an envelope that carries no signature (legacy unsigned JWE).
-            A signature that is present is still checked.
+            A signature that is present is still checked. Beware: with this on, anyone who
+            holds your public key can forge a message that opens; use `open_detailed` and
+            check ``verified_by`` if signed and unsigned senders are mixed.
         limits: resource bounds.
         registry: codec registry to use instead of the default one.
         now: the time to check sender key validity against.
@@ -192,6 +201,14 @@ def open(
         registry=registry,
         now=now,
     ).plaintext
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return utcnow()
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise TypeError("now must be a timezone-aware datetime")
+    return now
 
 
 def _identity_candidates(keys: KeySet) -> tuple[Key, ...]:

@@ -113,27 +113,14 @@ def _bind(
     not_after: datetime | None,
 ) -> Key:
     if algorithms is not None:
+        if isinstance(algorithms, str):
+            raise KeySetError(f"key {kid!r}: algorithms must be a collection of names")
         algs = tuple(algorithms)
     elif alg is not None:
         algs = (alg,)
     else:
         algs = _default_algorithms(material.kty, use, legacy)
-    for a in algs:
-        if a not in JWE_KEY_ALGS and a not in JWS_ALGS:
-            raise KeySetError(f"key {kid!r}: algorithm {a!r} is not supported")
-        if (a in JWE_KEY_ALGS or a.startswith(("RS", "PS"))) and material.kty != "RSA":
-            raise KeySetError(f"key {kid!r}: algorithm {a!r} needs an RSA key")
-        if a == "ES256" and material.kty != "EC":
-            raise KeySetError(f"key {kid!r}: ES256 needs a P-256 key")
-    if use is None and algs:
-        if all(a in JWE_KEY_ALGS for a in algs):
-            use = "enc"
-        elif all(a in JWS_ALGS for a in algs):
-            use = "sig"
-    if use == "enc" and any(a in JWS_ALGS for a in algs):
-        raise KeySetError(f"key {kid!r} has use 'enc' but is bound to a signature algorithm")
-    if use == "sig" and any(a in JWE_KEY_ALGS for a in algs):
-        raise KeySetError(f"key {kid!r} has use 'sig' but is bound to an encryption algorithm")
+    use = check_binding(kid, material.kty, use, algs)
     return Key(
         kid=kid,
         codec="jwe",
@@ -146,12 +133,37 @@ def _bind(
     )
 
 
+def check_binding(kid: str, kty: str, use: str | None, algs: Iterable[str]) -> str | None:
+    """Check that a JWE-codec key may be bound to ``algs``; return its (inferred) use."""
+    algs = tuple(algs)
+    for a in algs:
+        if a not in JWE_KEY_ALGS and a not in JWS_ALGS:
+            raise KeySetError(f"key {kid!r}: algorithm {a!r} is not supported")
+        if (a in JWE_KEY_ALGS or a.startswith(("RS", "PS"))) and kty != "RSA":
+            raise KeySetError(f"key {kid!r}: algorithm {a!r} needs an RSA key")
+        if a == "ES256" and kty != "EC":
+            raise KeySetError(f"key {kid!r}: ES256 needs a P-256 key")
+    if use is None and algs:
+        if all(a in JWE_KEY_ALGS for a in algs):
+            use = "enc"
+        elif all(a in JWS_ALGS for a in algs):
+            use = "sig"
+    if use == "enc" and any(a in JWS_ALGS for a in algs):
+        raise KeySetError(f"key {kid!r} has use 'enc' but is bound to a signature algorithm")
+    if use == "sig" and any(a in JWE_KEY_ALGS for a in algs):
+        raise KeySetError(f"key {kid!r} has use 'sig' but is bound to an encryption algorithm")
+    return use
+
+
 def _epoch(kid: str, name: str, value: object) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise KeySetError(f"key {kid!r}: {name} must be seconds since the epoch")
-    return datetime.fromtimestamp(value, timezone.utc)
+    try:
+        return datetime.fromtimestamp(value, timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        raise KeySetError(f"key {kid!r}: {name} is not a usable time") from None
 
 
 def key_from_jwk(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
 __all__ = ["Key", "KeyMaterial", "KeySet", "KeyStatus", "route"]
 
 MIN_RSA_BITS = 2048
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+").fullmatch
+_KEEP: Any = object()  # "argument not given", for with_validity
 _USES = (None, "enc", "sig")
 
 
@@ -100,15 +103,24 @@ class Key:
         not_before: datetime | None = None,
         not_after: datetime | None = None,
     ) -> None:
-        if not isinstance(kid, str) or not kid or len(kid) > 256 or not kid.isprintable():
-            raise KeySetError("a key id must be a printable string of 1 to 256 characters")
+        if not isinstance(kid, str) or not 0 < len(kid) <= 256 or not _PRINTABLE_ASCII(kid):
+            # ASCII keeps every kid inside the JOSE header size caps once JSON-escaped.
+            raise KeySetError("a key id must be 1 to 256 printable ASCII characters")
+        if not isinstance(codec, str) or not codec:
+            raise KeySetError(f"key {kid!r}: codec must be a non-empty string")
         if not isinstance(status, KeyStatus):
             raise KeySetError("status must be a KeyStatus")
         if use not in _USES:
             raise KeySetError(f"key {kid!r}: use must be 'enc', 'sig' or None")
+        if isinstance(algorithms, str):
+            raise KeySetError(f"key {kid!r}: algorithms must be a collection of names")
         algs = frozenset(algorithms)
         if not algs:
             raise KeySetError(f"key {kid!r} is bound to no algorithm")
+        if codec == "jwe":
+            from ._keyio import check_binding
+
+            check_binding(kid, material.kty, use, algs)
         if material.kty == "RSA" and material.size < MIN_RSA_BITS:
             raise KeySetError(
                 f"key {kid!r} is RSA-{material.size}; at least RSA-{MIN_RSA_BITS} is required"
@@ -226,10 +238,16 @@ class Key:
         return self._replace(status=status)
 
     def with_validity(
-        self, *, not_before: datetime | None = None, not_after: datetime | None = None
+        self, *, not_before: datetime | None = _KEEP, not_after: datetime | None = _KEEP
     ) -> Key:
-        """A copy with another validity window (OpenPGP keys keep their own expiry as a bound)."""
-        return self._replace(not_before=not_before, not_after=not_after)
+        """A copy with another validity window. A bound not given is kept; pass None to clear
+        it. OpenPGP keys keep their own expiry as an upper bound."""
+        changes: dict[str, Any] = {}
+        if not_before is not _KEEP:
+            changes["not_before"] = not_before
+        if not_after is not _KEEP:
+            changes["not_after"] = not_after
+        return self._replace(**changes)
 
     def with_algorithms(self, algorithms: Iterable[str]) -> Key:
         """A copy bound to other algorithms."""

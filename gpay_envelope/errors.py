@@ -62,6 +62,10 @@ class InvalidEnvelope(OpenError):
     def __init__(self) -> None:
         super().__init__(self.MESSAGE)
 
+    def __reduce__(self) -> tuple[type[InvalidEnvelope], tuple[()]]:
+        # Picklable, so one bad envelope cannot break a process pool that runs open().
+        return (type(self), ())
+
 
 class InvalidSignature(OpenError):
     """The envelope decrypted and authenticated, but carries no valid signature made by an
@@ -72,6 +76,9 @@ class InvalidSignature(OpenError):
 
     def __init__(self) -> None:
         super().__init__(self.MESSAGE)
+
+    def __reduce__(self) -> tuple[type[InvalidSignature], tuple[()]]:
+        return (type(self), ())
 
 
 class KeySetError(EnvelopeError, ValueError):

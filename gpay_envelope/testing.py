@@ -30,8 +30,9 @@ def make_jwe_keysets(
 class FakeCodec:
     """A reversible codec without any cryptography, for testing adapters and plumbing.
 
-    It honours the key rules (primary, ENABLED keys, routing by key id, signer checks), so code
-    under test sees the same errors it would see with a real codec. It reuses the key sets of
+    It honours the main key rules (primary, ENABLED keys, routing by key id, signer checks), so
+    code under test sees the errors it would see with a real codec; it does not check key use
+    or algorithm binding. It reuses the key sets of
     another codec: set ``name`` to that codec's name ("jwe" by default).
     """
 

@@ -34,7 +34,7 @@ def test_every_flip_and_truncation_fails(partner, google, profile, signed) -> No
             try:
                 ge.open(bad, **kwargs)
             except ge.InvalidEnvelope as exc:
-                assert exc.__cause__ is None
+                assert exc.__cause__ is None and exc.__context__ is None
                 outcomes["InvalidEnvelope"] = outcomes.get("InvalidEnvelope", 0) + 1
             else:
                 pytest.fail(f"a flip at byte {i} (mask {mask:#x}) still opened")

@@ -76,7 +76,7 @@ def test_cookbook_rs256_jws_verifies_inside_our_jwe(google) -> None:
         {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "google-enc-1", "cty": "JWT"},
         case["output"]["compact"].encode(),
         google.identities.primary.material.jose,
-        registry=jwe_mod._registries(1 << 20, 1 << 21)[0],
+        registry=jwe_mod._registries(1 << 20, 1 << 21).jwe,
     )
     res = ge.open_detailed(
         token, identities=google.identities, senders=ge.KeySet([signer], primary=signer.kid)
@@ -178,7 +178,7 @@ def test_wycheproof_rsa1_5_unwrap_model(key: RSAKey, test: dict[str, Any]) -> No
 def test_wycheproof_rsa_oaep_256_model(key: RSAKey, test: dict[str, Any]) -> None:
     if test.get("label"):
         pytest.skip("JOSE RSA-OAEP-256 uses no label")
-    model = jwe_mod._registries(1 << 20, 1 << 21)[0].get_alg("RSA-OAEP-256")
+    model = jwe_mod._registries(1 << 20, 1 << 21).jwe.get_alg("RSA-OAEP-256")
     rcpt = _Recipient(key, bytes.fromhex(test["ct"]), "A256GCM")
     if test["result"] == "valid":
         assert model.decrypt_cek(rcpt) == bytes.fromhex(test["msg"])  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ or at decryption and `InvalidSignature` after it; anything else it lets escape i
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -61,7 +61,7 @@ DEFAULT_LIMITS = Limits()
 class SealRequest:
     """What `seal` hands a codec. Keys are already checked for status and validity."""
 
-    plaintext: bytes
+    plaintext: bytes = field(repr=False)
     recipients: KeySet
     signer: KeySet | None
     profile: str | None
@@ -78,7 +78,7 @@ class OpenRequest:
     caller passed no sender set.
     """
 
-    envelope: bytes
+    envelope: bytes = field(repr=False)
     identities: tuple[Key, ...]
     senders: tuple[Key, ...]
     allow_unsigned: bool

@@ -211,12 +211,22 @@ class _JWSRegistry(JWSRegistry):
         self.max_signature_length = 2048
 
 
+@dataclass(frozen=True)
+class _Registries:
+    """Registries for one set of limits. Stateless after construction, so shared by threads."""
+
+    jwe: _JWERegistry  # inflates up to a signed payload: the JWS around max_plaintext
+    jwe_plain: _JWERegistry  # inflates up to max_plaintext, for envelopes that may be unsigned
+    jws: _JWSRegistry
+
+
 @functools.lru_cache(maxsize=16)
-def _registries(max_plaintext: int, max_envelope: int) -> tuple[_JWERegistry, _JWSRegistry]:
+def _registries(max_plaintext: int, max_envelope: int) -> _Registries:
     jws_max = -(-max_plaintext * 4 // 3) + _JWS_OVERHEAD
-    return (
-        _JWERegistry(max_ciphertext=max_envelope, inflate_cap=jws_max),
-        _JWSRegistry(max_payload=jws_max),
+    return _Registries(
+        jwe=_JWERegistry(max_ciphertext=max_envelope, inflate_cap=jws_max),
+        jwe_plain=_JWERegistry(max_ciphertext=max_envelope, inflate_cap=max_plaintext),
+        jws=_JWSRegistry(max_payload=jws_max),
     )
 
 
@@ -245,7 +255,7 @@ class JWECodec:
             )
         if profile.needs_signer and request.signer is None:
             raise SealError(f"the {profile.name!r} profile needs a signer")
-        jwe_reg, jws_reg = _registries(request.limits.max_plaintext, request.limits.max_envelope)
+        regs = _registries(request.limits.max_plaintext, request.limits.max_envelope)
         rk = request.recipients.primary
         _check_sealing_key(rk, "recipients'", "enc", request)
         if profile.alg not in rk.algorithms:
@@ -264,13 +274,13 @@ class JWECodec:
             if alg is None:
                 raise SealError(f"the signer's primary {sk.kid!r} is bound to no JWS algorithm")
             payload = jws.serialize_compact(
-                {"alg": alg, "kid": sk.kid}, payload, _jose(sk), registry=jws_reg
+                {"alg": alg, "kid": sk.kid}, payload, _jose(sk), registry=regs.jws
             ).encode("ascii")
             header["cty"] = "JWT"
         if profile.zip:
             header["zip"] = "DEF"
         try:
-            token = jwe.encrypt_compact(header, payload, _jose(rk), registry=jwe_reg)
+            token = jwe.encrypt_compact(header, payload, _jose(rk), registry=regs.jwe)
         except JoseError as exc:
             raise SealError(f"JWE encryption failed: {exc.error}") from None
         return token.encode("ascii")
@@ -279,13 +289,18 @@ class JWECodec:
     def open(self, request: OpenRequest) -> OpenResult:
         """Decrypt (kid routing, bounded trial), then verify the nested JWS."""
         limits = request.limits
-        jwe_reg, jws_reg = _registries(limits.max_plaintext, limits.max_envelope)
+        regs = _registries(limits.max_plaintext, limits.max_envelope)
         try:
-            obj = _extract_jwe(request.envelope.strip(), jwe_reg)
+            obj = _extract_jwe(request.envelope.strip(), regs.jwe)
         except Exception:
             raise InvalidEnvelope from None
         header = obj.protected
-        alg, enc, kid = header.get("alg"), header.get("enc"), header.get("kid")
+        if not isinstance(header, dict):
+            raise InvalidEnvelope from None
+        alg, enc, kid, cty = (header.get(n) for n in ("alg", "enc", "kid", "cty"))
+        declared_jws = isinstance(cty, str) and cty.upper() == "JWT"
+        # An envelope that may be unsigned inflates no further than the plaintext cap.
+        jwe_reg = regs.jwe if declared_jws or not request.allow_unsigned else regs.jwe_plain
         if (
             not set(header) <= JWE_HEADERS
             or alg not in OPEN_ALGS
@@ -318,14 +333,33 @@ class JWECodec:
             raise InvalidEnvelope from None
         inner = obj.plaintext
         algs: tuple[str, ...] = (alg, enc, *(("DEF",) if "zip" in header else ()))
-        cty = header.get("cty")
-        signed = (isinstance(cty, str) and cty.upper() == "JWT") or _JWS_SHAPE.fullmatch(inner)
-        if not signed:
+        if not (declared_jws or _looks_like_jws(inner, regs.jws)):
             if not request.allow_unsigned:
                 raise InvalidSignature from None
             return OpenResult(inner, self.name, opened_with.kid, (), algs)
-        payload, signer, sig_alg = _verify_jws(inner, request, jws_reg)
+        payload, signer, sig_alg = _verify_jws(inner, request, regs.jws)
         return OpenResult(payload, self.name, opened_with.kid, (signer,), (*algs, sig_alg))
+
+
+def _jws_header(value: bytes, registry: _JWSRegistry) -> dict[str, Any] | None:
+    """The protected header of a compact JWS, or None; size-capped before it is parsed."""
+    seg = value.split(b".", 1)[0]
+    if len(seg) > registry.max_header_length:
+        return None
+    try:
+        head = json.loads(b64url_decode(seg))
+    except ValueError:
+        return None
+    return head if isinstance(head, dict) else None
+
+
+def _looks_like_jws(value: bytes, registry: _JWSRegistry) -> bool:
+    """A peer may nest a JWS without ``cty``: three base64url segments whose first decodes to
+    a JSON object with an ``alg``. Plain JSON or text like ``1.2.3`` is not one."""
+    if _JWS_SHAPE.fullmatch(value) is None:
+        return False
+    head = _jws_header(value, registry)
+    return head is not None and "alg" in head
 
 
 def _jose(key: Key) -> Any:
@@ -350,12 +384,12 @@ def _verify_jws(
     Everything here runs after authenticated decryption, so every failure is
     `InvalidSignature`: the content is intact, but nobody we trust signed it.
     """
+    head = _jws_header(value, registry)
+    if head is None:
+        raise InvalidSignature from None
     try:
-        head = json.loads(b64url_decode(value.split(b".", 1)[0]))
         obj = jws.extract_compact(value, registry=registry)
     except Exception:
-        raise InvalidSignature from None
-    if not isinstance(head, dict):
         raise InvalidSignature from None
     alg, kid = head.get("alg"), head.get("kid")
     if (
