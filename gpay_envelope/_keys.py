@@ -274,6 +274,12 @@ class Key:
 
         return key_to_jwk(self, include_private=include_private)
 
+    def to_pgp(self, *, include_private: bool = False) -> bytes:
+        """Export a PGP-codec key, armored; public only unless ``include_private`` is true."""
+        from .codecs.pgp import key_to_pgp
+
+        return key_to_pgp(self, include_private=include_private)
+
     # -- safety ---------------------------------------------------------------------------
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError("Key is immutable; use the with_* methods")

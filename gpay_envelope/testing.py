@@ -36,7 +36,7 @@ class FakeCodec:
     another codec: set ``name`` to that codec's name ("jwe" by default).
     """
 
-    profiles = ("fake",)
+    profiles: tuple[str, ...] = ("fake",)
 
     def __init__(self, name: str = "jwe") -> None:
         self.name = name

@@ -1,0 +1,451 @@
+"""OpenPGP test helpers: keys made once per session, a key builder for policy edge cases, a
+message re-packer, compression bombs, and a small gpg driver (temporary GNUPGHOME, status-fd).
+
+Key generation is the slow part of the PGP tests, so every key here is made once per session:
+our own keys with `generate_pgp_key`, RSA primitives for the builder from a small cache, and the
+gpg peer's keys in one session-scoped home.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import shutil
+import struct
+import subprocess
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conftest import require_peer
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+import gpay_envelope as ge
+from gpay_envelope._b64 import b64url_decode, b64url_encode
+from gpay_envelope.codecs import _openpgp as op
+from gpay_envelope.codecs._openpgp_keys import fingerprint, public_key_body, secret_key_body
+from gpay_envelope.codecs.pgp import generate_pgp_key, keys_from_pgp
+
+DAY = 86400
+YEAR = 365 * DAY
+
+
+# -- our own keys ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Party:
+    """Named RSA-2048 keys of one side (secret halves included)."""
+
+    keys: dict[str, ge.Key]
+
+    def secret(self, *names: str) -> ge.KeySet:
+        """A key set of these keys with secrets, the first one primary."""
+        chosen = [self.keys[n] for n in names]
+        return ge.KeySet(chosen, primary=chosen[0].kid)
+
+    def public(self, *names: str) -> ge.KeySet:
+        """The same key set without secrets."""
+        return self.secret(*names).public()
+
+    def kid(self, name: str) -> str:
+        return self.keys[name].kid
+
+
+@functools.cache
+def pgp_party() -> Party:
+    """p1, p2 (the partner), g1, g2, g3 (Google), u1 (a signer nobody trusts): RSA-2048,
+    made once per session (test modules wrap this in a session fixture)."""
+    names = ("p1", "p2", "g1", "g2", "g3", "u1")
+    return Party({n: generate_pgp_key(uid=f"{n} <{n}@example.com>", size=2048) for n in names})
+
+
+# -- a key builder for the policy cases -----------------------------------------------------
+@functools.cache
+def rsa_key(slot: int, size: int = 2048) -> rsa.RSAPrivateKey:
+    """A cached RSA key: the same ``(slot, size)`` always gives the same key in a session."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=size)
+
+
+def _framed(body: bytes) -> bytes:
+    return b"\x99" + struct.pack(">H", len(body)) + body
+
+
+@dataclass(frozen=True)
+class Sub:
+    """How to build one subkey."""
+
+    slot: int = 1
+    size: int = 2048
+    flags: int = op.FLAG_ENCRYPT
+    expires_after: int | None = YEAR
+    revoked: bool = False
+    backsig: bool = True
+    #: "foreign": the binding is a valid signature over *another* subkey (copied binding);
+    #: "corrupt": one bit of the binding signature flipped.
+    forge: str | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How to build one transferable key (defaults: a valid SC primary, one E subkey)."""
+
+    uid: str = "Test <test@example.com>"
+    slot: int = 0
+    size: int = 2048
+    created: int = field(default_factory=lambda: int(time.time()) - DAY)
+    expires_after: int | None = YEAR
+    flags: int | None = op.FLAG_CERTIFY | op.FLAG_SIGN
+    subkeys: tuple[Sub, ...] = (Sub(),)
+    revoked: bool = False
+    hashalg: int = op.HASH_SHA384
+    self_signed: bool = True
+
+
+def _sig(
+    key: rsa.RSAPrivateKey,
+    issuer: bytes,
+    sigtype: int,
+    hashalg: int,
+    created: int,
+    data: Sequence[bytes],
+    extra: bytes = b"",
+    unhashed: bytes = b"",
+) -> bytes:
+    hashed = (
+        op.subpacket(op.SUB_CREATED, struct.pack(">I", created))
+        + extra
+        + op.subpacket(op.SUB_ISSUER_FINGERPRINT, b"\x04" + issuer)
+    )
+    return op.signature_body(
+        key,
+        sigtype=sigtype,
+        hashalg=hashalg,
+        hashed=hashed,
+        unhashed=unhashed + op.subpacket(op.SUB_ISSUER, issuer[-8:]),
+        data=data,
+    )
+
+
+def build_key(spec: Spec = Spec(), *, secret: bool = True) -> bytes:
+    """Binary transferable key (secret, unprotected, unless ``secret`` is false)."""
+    pk = rsa_key(spec.slot, spec.size)
+    pub = public_key_body(pk.public_key(), spec.created)
+    fpr = fingerprint(pub)
+    tag = op.TAG_SECRET_KEY if secret else op.TAG_PUBLIC_KEY
+    out = [op.packet(tag, secret_key_body(pk, spec.created) if secret else pub)]
+    when = spec.created
+    if spec.revoked:
+        out.append(
+            op.packet(
+                op.TAG_SIGNATURE,
+                _sig(pk, fpr, op.SIG_KEY_REVOCATION, spec.hashalg, when + 60, [_framed(pub)]),
+            )
+        )
+    uid = spec.uid.encode()
+    out.append(op.packet(op.TAG_USER_ID, uid))
+    if spec.self_signed:
+        extra = b""
+        if spec.flags is not None:
+            extra += op.subpacket(op.SUB_KEY_FLAGS, bytes((spec.flags,)))
+        if spec.expires_after is not None:
+            extra += op.subpacket(op.SUB_KEY_EXPIRES, struct.pack(">I", spec.expires_after))
+        cert = _sig(
+            pk,
+            fpr,
+            op.SIG_CERT_POSITIVE,
+            spec.hashalg,
+            when,
+            [_framed(pub), b"\xb4" + struct.pack(">I", len(uid)) + uid],
+            extra,
+        )
+        out.append(op.packet(op.TAG_SIGNATURE, cert))
+    for sub in spec.subkeys:
+        sk = rsa_key(sub.slot, sub.size)
+        sub_pub = public_key_body(sk.public_key(), when)
+        sub_fpr = fingerprint(sub_pub)
+        out.append(
+            op.packet(
+                op.TAG_SECRET_SUBKEY if secret else op.TAG_PUBLIC_SUBKEY,
+                secret_key_body(sk, when) if secret else sub_pub,
+            )
+        )
+        signed_pub = sub_pub
+        if sub.forge == "foreign":
+            signed_pub = public_key_body(rsa_key(sub.slot + 100).public_key(), when)
+        data = [_framed(pub), _framed(signed_pub)]
+        extra = op.subpacket(op.SUB_KEY_FLAGS, bytes((sub.flags,)))
+        if sub.expires_after is not None:
+            extra += op.subpacket(op.SUB_KEY_EXPIRES, struct.pack(">I", sub.expires_after))
+        unhashed = b""
+        if sub.flags & op.FLAG_SIGN and sub.backsig:
+            back = _sig(sk, sub_fpr, op.SIG_PRIMARY_BINDING, spec.hashalg, when, data)
+            unhashed = op.subpacket(op.SUB_EMBEDDED_SIGNATURE, back)
+        binding = _sig(pk, fpr, op.SIG_SUBKEY_BINDING, spec.hashalg, when, data, extra, unhashed)
+        if sub.forge == "corrupt":
+            binding = binding[:-1] + bytes((binding[-1] ^ 0x01,))
+        out.append(op.packet(op.TAG_SIGNATURE, binding))
+        if sub.revoked:
+            rev = _sig(pk, fpr, op.SIG_SUBKEY_REVOCATION, spec.hashalg, when + 60, data)
+            out.append(op.packet(op.TAG_SIGNATURE, rev))
+    return b"".join(out)
+
+
+def load(spec: Spec = Spec(), *, secret: bool = True) -> ge.Key:
+    """`build_key` loaded as a pgp-codec key."""
+    (key,) = keys_from_pgp(build_key(spec, secret=secret))
+    return key
+
+
+def keyset(*keys: ge.Key) -> ge.KeySet:
+    return ge.KeySet(keys, primary=keys[0].kid)
+
+
+# -- message surgery ------------------------------------------------------------------------
+def packets_of(envelope: bytes) -> list[tuple[int, bytes]]:
+    """Top-level packets of a base64url (or binary) envelope."""
+    raw = envelope if envelope[0] & 0x80 else b64url_decode(envelope)
+    return op.read_packets(raw, max_packets=100)
+
+
+def repack(packets: Iterable[tuple[int, bytes]]) -> bytes:
+    """Packets back into a padded base64url envelope."""
+    return b64url_encode(b"".join(op.packet(tag, body) for tag, body in packets))
+
+
+def encrypt_raw(
+    inner: bytes,
+    recipients: Iterable[ge.Key],
+    *,
+    cipher: int = op.SYM_AES256,
+    session_key: bytes | None = None,
+) -> bytes:
+    """Encrypt arbitrary inner packet bytes to the encryption subkeys of ``recipients``
+    (binary), the way an attacker holding our public key can."""
+    key = session_key or os.urandom(op.SYMMETRIC_KEY_SIZES[cipher])
+    payload = op.session_key_payload(cipher, key)
+    now = int(time.time())
+    out = []
+    for r in recipients:
+        for part in r.material.encryption_parts(now):  # type: ignore[attr-defined]
+            out.append(op.pkesk_packet(part.keyid, part.public_key, payload))
+    out.append(op.encrypt_seipd(key, inner))
+    return b"".join(out)
+
+
+# -- compression bombs ----------------------------------------------------------------------
+BOMB_MIB = 256
+
+
+def _literal_header(size: int) -> bytes:
+    # New-format literal data packet with a five-octet length, then 'b', no name, no date.
+    return (
+        bytes((0xC0 | op.TAG_LITERAL,)) + b"\xff" + struct.pack(">I", size + 6) + b"b\x00\0\0\0\0"
+    )
+
+
+def _bomb_stream(compressor: object, signer_keyid: bytes) -> bytes:
+    size = BOMB_MIB << 20
+    chunk = b"\0" * (1 << 20)
+    parts = [
+        compressor.compress(op.ops_packet(hashalg=op.HASH_SHA384, keyid=signer_keyid, last=True))
+    ]  # type: ignore[attr-defined]
+    parts.append(compressor.compress(_literal_header(size)))  # type: ignore[attr-defined]
+    parts.extend(compressor.compress(chunk) for _ in range(BOMB_MIB))  # type: ignore[attr-defined]
+    # A signature packet whose value is junk: the bomb must be refused before verification.
+    sig = bytes((4, 0, 1, op.HASH_SHA384, 0, 0, 0, 0, 0, 0, 0, 8)) + b"\x55"
+    parts.append(compressor.compress(op.packet(op.TAG_SIGNATURE, sig)))  # type: ignore[attr-defined]
+    parts.append(compressor.flush())  # type: ignore[attr-defined]
+    return b"".join(parts)
+
+
+@functools.cache
+def bomb_inner(kind: str, signer_keyid: bytes) -> bytes:
+    """Compressed inner content (one compressed packet) inflating to BOMB_MIB MiB."""
+    import bz2
+
+    if kind == "zip":
+        body = bytes((op.COMP_ZIP,)) + _bomb_stream(
+            zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS), signer_keyid
+        )
+    elif kind == "zlib":
+        body = bytes((op.COMP_ZLIB,)) + _bomb_stream(zlib.compressobj(9), signer_keyid)
+    elif kind == "bzip2":
+        body = bytes((op.COMP_BZIP2,)) + _bomb_stream(bz2.BZ2Compressor(9), signer_keyid)
+    elif kind == "nested":
+        outer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        inner = bomb_inner("zip", signer_keyid)
+        body = bytes((op.COMP_ZIP,)) + outer.compress(inner) + outer.flush()
+    else:
+        raise ValueError(kind)
+    return op.packet(op.TAG_COMPRESSED, body)
+
+
+# -- gpg --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GpgResult:
+    rc: int
+    stdout: bytes
+    status: tuple[str, ...]
+
+    def lines(self, word: str) -> list[str]:
+        """Status lines (without the "[GNUPG:] " prefix) starting with ``word``."""
+        return [s for s in self.status if s.split(" ", 1)[0] == word]
+
+    def good_signers(self) -> set[str]:
+        """Primary fingerprints of the signatures gpg reports as good (VALIDSIG field 10)."""
+        return {s.split()[10] for s in self.lines("VALIDSIG")}
+
+
+class Gpg:
+    """gpg 2.2 in a private home: batch mode, loopback pinentry, status on fd 2."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (home / "gpg-agent.conf").write_text("allow-loopback-pinentry\n")
+
+    def run(self, *args: str, data: bytes = b"", passphrase: str = "") -> GpgResult:
+        cmd = [
+            "gpg",
+            "--homedir",
+            str(self.home),
+            "--batch",
+            "--yes",
+            "--no-tty",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            passphrase,
+            "--status-fd",
+            "2",
+            "--trust-model",
+            "always",
+            *args,
+        ]
+        p = subprocess.run(cmd, input=data, capture_output=True, timeout=120, check=False)
+        status = tuple(
+            line[9:]
+            for line in p.stderr.decode("utf-8", "replace").splitlines()
+            if line.startswith("[GNUPG:] ")
+        )
+        return GpgResult(p.returncode, p.stdout, status)
+
+    def check(self, *args: str, data: bytes = b"", passphrase: str = "") -> bytes:
+        r = self.run(*args, data=data, passphrase=passphrase)
+        if r.rc != 0:
+            raise AssertionError(f"gpg {' '.join(args)} failed: rc={r.rc} {r.status}")
+        return r.stdout
+
+    def gen(
+        self,
+        uid: str,
+        *,
+        algo: str = "rsa2048",
+        expire: str = "1y",
+        sub_expire: str | None = None,
+        sub_algo: str | None = None,
+        passphrase: str = "",
+        faked_time: str | None = None,
+    ) -> str:
+        """Make an [SC] primary with one [E] subkey; return the primary fingerprint."""
+        fake = ("--faked-system-time", faked_time) if faked_time else ()
+        self.check(*fake, "--quick-gen-key", uid, algo, "sign,cert", expire, passphrase=passphrase)
+        fpr = self.fingerprint(uid)
+        self.check(
+            *fake,
+            "--quick-add-key",
+            fpr,
+            sub_algo or algo,
+            "encr",
+            sub_expire or expire,
+            passphrase=passphrase,
+        )
+        return fpr
+
+    def fingerprint(self, uid: str) -> str:
+        out = self.check("--with-colons", "--list-keys", uid).decode()
+        return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+
+    def export(self, fpr: str) -> bytes:
+        return self.check("--export", fpr)
+
+    def export_secret(self, fpr: str, passphrase: str = "") -> bytes:
+        return self.check("--export-secret-keys", fpr, passphrase=passphrase)
+
+    def import_keys(self, data: bytes, passphrase: str = "") -> None:
+        self.check("--import", data=data, passphrase=passphrase)
+
+    def encrypt(
+        self,
+        data: bytes,
+        *,
+        recipients: Iterable[str],
+        signers: Iterable[str] = (),
+        extra: Sequence[str] = (),
+    ) -> bytes:
+        args: list[str] = []
+        for r in recipients:
+            args += ["-r", r]
+        for s in signers:
+            args += ["-u", s]
+        sign = ["--sign"] if args.count("-u") else []
+        return self.check(*sign, "--encrypt", *args, *extra, "-o", "-", data=data)
+
+    def decrypt(self, data: bytes) -> GpgResult:
+        return self.run("--decrypt", data=data)
+
+
+@dataclass(frozen=True)
+class GpgPeer:
+    """A gpg peer holding its own secret keys (ga 2048, gb 3072, gc 4096) and an unknown
+    signer (gu 2048). Our keys get imported into it as a test needs them."""
+
+    gpg: Gpg
+    fprs: dict[str, str]
+
+    def ours(self, name: str, passphrase: str = "") -> ge.Key:
+        """The peer's key ``name`` loaded on our side, with its secret."""
+        blob = self.gpg.export_secret(self.fprs[name], passphrase)
+        (key,) = keys_from_pgp(blob, passphrase=passphrase or None)
+        return key
+
+    def public(self, name: str) -> ge.Key:
+        """The peer's key ``name`` as a public key on our side."""
+        (key,) = keys_from_pgp(self.gpg.export(self.fprs[name]))
+        return key
+
+
+def have_gpg() -> bool:
+    return shutil.which("gpg") is not None
+
+
+_PEER: list[GpgPeer] = []
+
+
+def gpg_peer_session(root: Path) -> GpgPeer:
+    """The gpg peer, made once per session under ``root`` (RSA-4096 generation takes a few
+    seconds); skips (or fails with GPAY_REQUIRE_PEERS=1) without gpg. Its agent is stopped
+    when the interpreter exits."""
+    require_peer(have_gpg(), "gpg")
+    if not _PEER:
+        gpg = Gpg(root / "gnupg")
+        atexit.register(
+            subprocess.run,
+            ["gpgconf", "--homedir", str(gpg.home), "--kill", "all"],
+            capture_output=True,
+            check=False,
+        )
+        sizes = {"ga": "rsa2048", "gb": "rsa3072", "gc": "rsa4096", "gu": "rsa2048"}
+        fprs = {n: gpg.gen(f"{n} <{n}@peer.example>", algo=a) for n, a in sizes.items()}
+        _PEER.append(GpgPeer(gpg, fprs))
+    return _PEER[0]
+
+
+def import_ours(peer: GpgPeer, *keys: ge.Key, secret: bool = False) -> None:
+    """Make our keys known to the gpg peer (public, or with secrets)."""
+    from gpay_envelope.codecs.pgp import key_to_pgp
+
+    for k in keys:
+        peer.gpg.import_keys(key_to_pgp(k, include_private=secret))
