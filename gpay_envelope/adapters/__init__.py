@@ -1,0 +1,26 @@
+"""Optional web-stack adapters: server middleware and HTTP clients that seal and open envelopes.
+
+Each adapter lives in its own module and imports its framework there, so this package and
+``import gpay_envelope`` need none:
+
+==========================================  ==============================  =================
+module                                      gives                           extra
+==========================================  ==============================  =================
+``gpay_envelope.adapters.asgi``             ``EnvelopeMiddleware`` (ASGI 3) ``asgi`` (no deps)
+``gpay_envelope.adapters.wsgi``             ``EnvelopeMiddleware`` (WSGI)   ``wsgi`` (no deps)
+``gpay_envelope.adapters.httpx``            ``EnvelopeTransport``,          ``httpx``
+                                            ``AsyncEnvelopeTransport``
+``gpay_envelope.adapters.requests``         ``EnvelopeAdapter``             ``requests``
+==========================================  ==============================  =================
+
+All of them take their keys from a *key provider*: a fixed `Keys` bundle, or a zero-argument
+callable returning the current one, such as a `KeyHolder`. The provider is read once per
+request, so one exchange never mixes two generations of keys, and rotating is
+``holder.set(new_keys)`` at run time. See docs/adapters.md.
+"""
+
+from __future__ import annotations
+
+from ._common import CONTENT_TYPES, KeyHolder, KeyProvider, Keys, envelope_content_type
+
+__all__ = ["CONTENT_TYPES", "KeyHolder", "KeyProvider", "Keys", "envelope_content_type"]
