@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from ._keys import Key, KeyStatus
+from ._b64 import b64url_decode
+from ._keys import MIN_RSA_BITS, Key, KeyStatus
 from .errors import KeySetError
 
 __all__ = [
@@ -180,6 +181,16 @@ def key_from_jwk(
     kty = data.get("kty")
     if kty not in ("RSA", "EC"):
         raise KeySetError(f"unsupported JWK kty {kty!r}; RSA and EC (P-256) are supported")
+    if kty == "RSA":
+        # Refuse weak keys before joserfc sees them: it would warn (a SecurityWarning that -W
+        # error turns into an exception) instead of refusing.
+        n = data.get("n")
+        try:
+            bits = int.from_bytes(b64url_decode(n.encode()), "big").bit_length()
+        except (AttributeError, ValueError):
+            raise KeySetError("the JWK could not be parsed") from None
+        if bits < MIN_RSA_BITS:
+            raise KeySetError(f"the JWK is RSA-{bits}; at least RSA-{MIN_RSA_BITS} is required")
     try:
         jose = RSAKey.import_key(dict(data)) if kty == "RSA" else ECKey.import_key(dict(data))
     except (JoseError, ValueError, TypeError, KeyError):

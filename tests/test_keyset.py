@@ -194,8 +194,10 @@ def test_bad_key_input_gives_keyset_error() -> None:
         ge.KeySet.from_jwks({"nokeys": []})
     with pytest.raises(ge.KeySetError, match="kty 'oct'"):
         ge.Key.from_jwk({"kty": "oct", "k": "AAAA"})
-    with pytest.raises(ge.KeySetError, match="could not be parsed"):
+    with pytest.raises(ge.KeySetError, match="RSA-17; at least RSA-2048"):
         ge.Key.from_jwk({"kty": "RSA", "n": "AQAB"})
+    with pytest.raises(ge.KeySetError, match="could not be parsed"):
+        ge.Key.from_jwk({"kty": "RSA", "n": 5})
     with pytest.raises(ge.KeySetError, match="PEM could not be loaded"):
         ge.Key.from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", kid="x")
     with pytest.raises(ge.KeySetError, match="holds no keys"):
@@ -224,3 +226,15 @@ def test_route_bounds_trials(spare_keys) -> None:
     assert route(keys, named=lambda k: k.kid == "spare-3", limit=3) == (keys[3],)
     assert route(keys, named=lambda k: k.kid == "unknown", limit=3) == ()
     assert route(keys, named=None, limit=0) == ()
+
+
+def test_weak_rsa_jwk_refused_without_a_warning() -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    pem = weak.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    from joserfc.jwk import RSAKey
+
+    jwk = RSAKey(weak.public_key(), pem).as_dict()
+    with pytest.raises(ge.KeySetError, match="RSA-1024; at least RSA-2048"):
+        ge.Key.from_jwk(jwk)
