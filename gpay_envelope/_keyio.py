@@ -186,8 +186,10 @@ def key_from_jwk(
         # error turns into an exception) instead of refusing.
         n = data.get("n")
         try:
+            if not isinstance(n, str):
+                raise ValueError
             bits = int.from_bytes(b64url_decode(n.encode()), "big").bit_length()
-        except (AttributeError, ValueError):
+        except (UnicodeEncodeError, ValueError):
             raise KeySetError("the JWK could not be parsed") from None
         if bits < MIN_RSA_BITS:
             raise KeySetError(f"the JWK is RSA-{bits}; at least RSA-{MIN_RSA_BITS} is required")
