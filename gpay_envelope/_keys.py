@@ -490,7 +490,15 @@ class KeySet:
         """
         from .codecs.pgp import keys_from_pgp
 
-        keys = keys_from_pgp(data, passphrase=passphrase, **kwargs)
+        failure = None
+        try:
+            keys = keys_from_pgp(data, passphrase=passphrase, **kwargs)
+        except KeySetError as exc:
+            failure = str(exc)
+        # Raised afresh with the passphrase dropped, so no frame of the traceback holds it.
+        passphrase = None
+        if failure is not None:
+            raise KeySetError(failure)
         if not keys:
             raise KeySetError("no OpenPGP keys found")
         return cls(keys, primary=primary if primary is not None else keys[0].kid)

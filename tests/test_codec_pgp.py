@@ -226,13 +226,31 @@ def test_open_refuses_other_encodings(pgp_keys: Party, mangle: object) -> None:
         open_(pgp_keys, mangle(binary), ("g1",), ("p1",))  # type: ignore[operator]
 
 
-def test_armor_checksum_is_checked(pgp_keys: Party) -> None:
+def test_armor_checksum_is_checked_for_keys_and_ignored_for_messages(pgp_keys: Party) -> None:
+    """RFC 9580 6.1: the CRC24 footer is optional and a mismatch must not reject a message
+    (the MDC authenticates it; computing the CRC in Python cost 0.5 s per 8 MiB of junk).
+    Key files are small and not otherwise checksummed: their footer is checked."""
     armored = op.armor("MESSAGE", b64url_decode(seal(pgp_keys, ("g1",), ("p1",))))
     crc = re.search(rb"\n=(....)\n", armored)
     assert crc is not None
-    bad = armored.replace(crc.group(0), b"\n=AAAA\n")
+    for footer in (b"\n=AAAA\n", b"\n=!!!!\n"):
+        bad = armored.replace(crc.group(0), footer)
+        assert open_(pgp_keys, bad, ("g1",), ("p1",)).plaintext == MSG
+    key = key_to_pgp(pgp_keys.keys["p1"])
+    crc = re.search(rb"\n=(....)\n", key)
+    assert crc is not None
+    for footer in (b"\n=AAAA\n", b"\n=!!!!\n"):
+        with pytest.raises(ge.KeySetError):
+            keys_from_pgp(key.replace(crc.group(0), footer))
+    # Tampered content is still refused, by the MDC rather than the CRC: a character three
+    # quarters in is inside the SEIPD packet (the last one).
+    i = len(armored) * 3 // 4
+    while not armored[i : i + 1].isalnum():
+        i += 1
+    flipped = b"B" if armored[i : i + 1] != b"B" else b"C"
+    tampered = armored[:i] + flipped + armored[i + 1 :]
     with pytest.raises(ge.InvalidEnvelope):
-        open_(pgp_keys, bad, ("g1",), ("p1",))
+        open_(pgp_keys, tampered, ("g1",), ("p1",))
 
 
 def test_armor_parser_is_linear() -> None:

@@ -18,6 +18,7 @@ import bz2
 import hashlib
 import hmac
 import os
+import re
 import struct
 import zlib
 from collections.abc import Iterable, Sequence
@@ -169,10 +170,12 @@ SUB_KEY_FLAGS: Final = 27
 SUB_FEATURES: Final = 30
 SUB_EMBEDDED_SIGNATURE: Final = 32
 SUB_ISSUER_FINGERPRINT: Final = 33
+SUB_INTENDED_RECIPIENT: Final = 35
 
 #: Subpackets whose meaning we apply or which are informational only; a *critical* subpacket
 #: outside this set makes the signature invalid (RFC 4880 section 5.2.3.1). Notation data (20)
-#: and regular expressions (6) are left out on purpose: we do not evaluate them.
+#: and regular expressions (6) are left out on purpose: we do not evaluate them. Intended
+#: recipient fingerprints (35) are applied, critical or not, by the pgp codec's verification.
 _UNDERSTOOD_SUBPACKETS: Final = frozenset(
     {2, 3, 4, 5, 7, 9, 11, 12, 16, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35}
 )
@@ -323,10 +326,25 @@ def crc24(data: bytes) -> int:
     return crc
 
 
-_B64_STD: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 _ARMOR_KINDS: Final = frozenset(
     {"MESSAGE", "PUBLIC KEY BLOCK", "PRIVATE KEY BLOCK", "SIGNATURE", "SECRET KEY BLOCK"}
 )
+_BEGIN: Final = b"-----BEGIN PGP "
+#: What ``bytes.strip()`` removes; the base64 body may carry it anywhere (gpg skips it too).
+_WHITESPACE: Final = b" \t\r\n\x0b\x0c"
+_NOT_WHITESPACE: Final = re.compile(rb"[^ \t\r\n\x0b\x0c]")
+#: Armor headers ("Version: ...", "Comment: ...") are skipped; real writers put 0 to 3.
+_MAX_HEADER_LINES: Final = 16
+_MAX_HEADER_LINE: Final = 4096
+#: A BEGIN line is at most "-----BEGIN PGP PRIVATE KEY BLOCK-----" and some trailing spaces;
+#: a checksum line is "=" and 4 characters.
+_MAX_BEGIN_LINE: Final = 128
+_MAX_CHECKSUM_LINE: Final = 64
+#: Writers wrap the base64 at 64 (gpg, BouncyCastle, OpenPGP.js, Sequoia) to 76 columns (the
+#: RFC's maximum): a body with more than one line break per 48 bytes, plus some slack for the
+#: last line, blank lines and the checksum, was not written by one of them.
+_MIN_AVERAGE_LINE: Final = 48
+_LINE_SLACK: Final = 64
 
 
 def armor(kind: str, data: bytes) -> bytes:
@@ -346,62 +364,104 @@ def armor(kind: str, data: bytes) -> bytes:
     )
 
 
-def dearmor(text: bytes, *, max_blocks: int, strict: bool) -> list[tuple[str, bytes]]:
-    """Decode every armored block in ``text``: a line-by-line parser, linear in the input.
+def _blank(text: bytes, start: int, end: int) -> bool:
+    """True when ``text[start:end]`` is only whitespace (no copy is made)."""
+    return start >= end or _NOT_WHITESPACE.search(text, start, end) is None
 
-    ``strict`` (messages) allows only whitespace outside the blocks; otherwise (key files) other
-    lines around the blocks are skipped, as gpg does. Header lines are skipped. The CRC24
-    line, when present, must match.
+
+def _line_end(text: bytes, pos: int) -> int:
+    """Index of the line feed ending the line at ``pos``, or the end of ``text``."""
+    nl = text.find(b"\n", pos)
+    return len(text) if nl < 0 else nl
+
+
+def _line_start(text: bytes, floor: int, pos: int) -> int:
+    """Index where the line holding ``pos`` starts, not before ``floor``."""
+    return text.rfind(b"\n", floor, pos) + 1 or floor
+
+
+def dearmor(text: bytes, *, max_blocks: int, strict: bool) -> list[tuple[str, bytes]]:
+    """Decode every armored block in ``text``, in time and memory linear in the input.
+
+    The text is walked with ``find``, never split into lines: the BEGIN line, at most 16 header
+    lines (skipped), then the END line is searched for and the body between them is decoded in
+    one piece, its whitespace (line breaks, CRs, trailing spaces) deleted first. Extra memory is
+    about twice the body. A body with absurdly many line breaks is refused.
+
+    ``strict`` (messages): only whitespace outside the block, and the CRC24 line is not
+    computed: the MDC authenticates the content, and RFC 9580 section 6.1 makes the checksum
+    optional and says not to reject on it. Otherwise (key files) other lines around the blocks
+    are skipped, as gpg does, and the CRC24 line, when present, must match.
     """
-    lines = text.split(b"\n")
     blocks: list[tuple[str, bytes]] = []
-    i, count = 0, len(lines)
-    while i < count:
-        line = lines[i].strip()
-        i += 1
-        if not line:
+    size = len(text)
+    pos = 0  # always the start of a line
+    while True:
+        begin = text.find(_BEGIN, pos)
+        if begin < 0:
+            if strict and not _blank(text, pos, size):
+                raise Malformed("text outside the armor")
+            return blocks
+        eol = _line_end(text, begin)
+        if strict and not _blank(text, pos, begin):
+            raise Malformed("text outside the armor")
+        if not _blank(text, _line_start(text, pos, begin), begin):
+            pos = eol + 1  # "-----BEGIN PGP " inside some other line: not armor
             continue
-        if not (line.startswith(b"-----BEGIN PGP ") and line.endswith(b"-----")):
+        line = text[begin : min(eol, begin + _MAX_BEGIN_LINE + 1)].rstrip()
+        if eol - begin > _MAX_BEGIN_LINE or not line.endswith(b"-----"):
             if strict:
                 raise Malformed("text outside the armor")
+            pos = eol + 1
             continue
-        kind = line[15:-5].decode("ascii", "replace")
+        kind = line[len(_BEGIN) : -5].decode("ascii", "replace")
         if kind not in _ARMOR_KINDS:
             raise Malformed("unknown armor kind")
         if len(blocks) >= max_blocks:
             raise Malformed("too many armored blocks")
-        end_line = f"-----END PGP {kind}-----".encode()
-        # Armor headers ("Key: value") run up to a blank line. Tolerate a missing blank line.
-        while i < count and b":" in lines[i] and not lines[i].startswith(b"="):
-            i += 1
-        data: list[bytes] = []
-        checksum: bytes | None = None
-        closed = False
-        while i < count:
-            line = lines[i].strip()
-            i += 1
-            if line == end_line:
-                closed = True
+        pos = eol + 1
+        # Armor headers ("Key: value") run up to a blank line. Tolerate a missing blank line:
+        # base64 never holds a colon.
+        headers = 0
+        while pos < size:
+            eol = _line_end(text, pos)
+            if text.find(b":", pos, eol) < 0 or text.startswith(b"=", pos):
                 break
-            if checksum is not None:
-                raise Malformed("data after the checksum")
-            if line.startswith(b"=") and len(line) == 5:
-                checksum = line[1:]
-                continue
-            if not _B64_STD.issuperset(line):
-                raise Malformed("not base64")
-            data.append(line)
-        if not closed:
+            headers += 1
+            if headers > _MAX_HEADER_LINES or eol - pos > _MAX_HEADER_LINE:
+                raise Malformed("armor headers over a bound")
+            pos = eol + 1
+        end_line = f"-----END PGP {kind}-----".encode()
+        end = text.find(end_line, pos)
+        if end < 0:
             raise Malformed("unterminated armor")
+        body_end = _line_start(text, pos, end)
+        eol = _line_end(text, end)
+        if not _blank(text, body_end, end) or not _blank(text, end + len(end_line), eol):
+            raise Malformed("not base64")  # other text on the END line
+        if text.count(b"\n", pos, body_end) > (body_end - pos) // _MIN_AVERAGE_LINE + _LINE_SLACK:
+            raise Malformed("too many lines in the armor")
+        # The checksum line ("=" and 4 base64 characters) is the last line of the body. One
+        # anywhere else stays in the base64, where padding in the middle fails to decode.
+        checksum = None
+        if body_end > pos:
+            last = _line_start(text, pos, body_end - 1)
+            if body_end - last <= _MAX_CHECKSUM_LINE:
+                candidate = text[last:body_end].strip()
+                if len(candidate) == 5 and candidate.startswith(b"="):
+                    checksum, body_end = candidate[1:], last
         try:
-            raw = base64.b64decode(b"".join(data), validate=True)
-            crc = None if checksum is None else base64.b64decode(checksum, validate=True)
-        except (binascii.Error, ValueError):
+            # validate=True is binascii's strict mode: alphabet, padding only at the end.
+            raw = base64.b64decode(text[pos:body_end].translate(None, _WHITESPACE), validate=True)
+            crc = None
+            if checksum is not None and not strict:
+                crc = base64.b64decode(checksum, validate=True)
+        except binascii.Error:
             raise Malformed("bad base64 in armor") from None
         if crc is not None and int.from_bytes(crc, "big") != crc24(raw):
             raise Malformed("armor checksum mismatch")
         blocks.append((kind, raw))
-    return blocks
+        pos = eol + 1
 
 
 # -- signatures (RFC 4880 section 5.2) ------------------------------------------------------
@@ -426,6 +486,10 @@ class Signature:
     #: Embedded signatures (the primary-key binding of a signing subkey), from both areas.
     embedded: tuple[bytes, ...]
     critical_unknown: bool
+    #: Intended recipient fingerprint subpackets (version octet and fingerprint, as sent),
+    #: from the hashed area only: when there are any, the signature is only valid in a message
+    #: decrypted by one of those keys (RFC 9580 section 5.2.3.36).
+    intended_recipients: tuple[bytes, ...] = ()
 
     def expired_at(self, when: int) -> bool:
         """True when the signature's own expiration time has passed at ``when``."""
@@ -486,6 +550,7 @@ def parse_signature(body: bytes) -> Signature | None:
     ids: list[bytes] = []
     fprs: list[bytes] = []
     embedded: list[bytes] = []
+    recipients: list[bytes] = []
     for kind, critical, value_ in _subpackets(hashed):
         if critical and kind not in _UNDERSTOOD_SUBPACKETS:
             critical_unknown = True
@@ -505,6 +570,8 @@ def parse_signature(body: bytes) -> Signature | None:
             fprs.append(value_[1:])
         elif kind == SUB_EMBEDDED_SIGNATURE:
             embedded.append(value_)
+        elif kind == SUB_INTENDED_RECIPIENT:
+            recipients.append(value_)  # any length: one that matches nothing voids the signature
     for kind, _critical, value_ in _subpackets(unhashed):
         # The unhashed area is not signed: issuer hints and the self-authenticating embedded
         # back-signature are the only things taken from it.
@@ -530,6 +597,7 @@ def parse_signature(body: bytes) -> Signature | None:
         issuer_fprs=tuple(fprs),
         embedded=tuple(embedded),
         critical_unknown=critical_unknown,
+        intended_recipients=tuple(recipients),
     )
 
 

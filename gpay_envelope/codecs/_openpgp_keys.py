@@ -9,7 +9,13 @@ and forged subkeys), so every binding is verified here, over the exact bytes tha
 - key flags and expiry come from the newest valid self-signature (the primary user ID's first);
 - a subkey counts only with a valid binding signature by the primary (a copied or corrupted
   binding drops it); a signing subkey also needs its embedded primary-key binding signature;
-- a valid subkey revocation marks the subkey revoked.
+  a subkey packet that is not a v4 RSA key, or that no valid binding covers, is dropped;
+- a valid subkey revocation marks the subkey revoked;
+- copies of one user ID or one subkey (same fingerprint) are merged first, their signatures
+  pooled, so a revocation on one copy cannot be dodged by an old copy next to it;
+- self-signatures expire (signature expiration time): among the valid ones the newest that has
+  not expired at load time is used, and its own expiry also ends the part's validity, so a
+  binding that expires after the load stops the part at use time (`KeyPart.valid_at`).
 Errors are `KeySetError` with a message that names the key and the problem, never key bytes.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -124,7 +131,8 @@ class ParsedKey:
 
 @dataclass(frozen=True, slots=True)
 class _RawKey:
-    body: bytes
+    #: The whole key packet body: for a secret key, the secret material too. Never printed.
+    body: bytes = field(repr=False)
     public_len: int
     created: int
     n: int
@@ -201,21 +209,51 @@ def _newest(sigs: Iterable[op.Signature]) -> op.Signature | None:
     return best
 
 
+_REVOCATIONS: Final = frozenset(
+    {op.SIG_KEY_REVOCATION, op.SIG_SUBKEY_REVOCATION, op.SIG_CERT_REVOCATION}
+)
+
+
+def _current(sigs: Sequence[op.Signature], now: int) -> op.Signature | None:
+    """The newest of ``sigs`` that has not expired at ``now``; when all have, the newest
+    (the caller then caps the part's validity at its expiry, which is in the past).
+    Revocations never expire."""
+    live = [s for s in sigs if s.sigtype in _REVOCATIONS or not s.expired_at(now)]
+    return _newest(live) or _newest(sigs)
+
+
 def _expiry(created: int, sig: op.Signature | None) -> int | None:
+    """When the key expires, by the key expiration time in ``sig``."""
     if sig is None or not sig.key_expires_after:
         return None
     return created + sig.key_expires_after
 
 
+def _sig_expiry(sig: op.Signature | None) -> int | None:
+    """When ``sig`` itself expires, by its signature expiration time."""
+    if sig is None or sig.created is None or not sig.expires_after:
+        return None
+    return sig.created + sig.expires_after
+
+
+def _earliest(*times: int | None) -> int | None:
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
+
+
 @dataclass(slots=True)
 class _Group:
-    """Packets of one transferable key, grouped by what they belong to."""
+    """Packets of one transferable key, grouped by what they belong to.
+
+    ``body`` and the subkey bodies of a secret key hold unprotected or protected secret key
+    material: they are left out of the repr.
+    """
 
     tag: int
-    body: bytes
+    body: bytes = field(repr=False)
     direct: list[bytes] = field(default_factory=list)
     uids: list[tuple[int, bytes, list[bytes]]] = field(default_factory=list)
-    subkeys: list[tuple[int, bytes, list[bytes]]] = field(default_factory=list)
+    subkeys: list[tuple[int, bytes, list[bytes]]] = field(default_factory=list, repr=False)
 
 
 def split_keys(packets: Sequence[tuple[int, bytes]]) -> list[_Group]:
@@ -250,13 +288,49 @@ def _uid_prefix(tag: int, body: bytes) -> bytes:
     return (b"\xb4" if tag == op.TAG_USER_ID else b"\xd1") + struct.pack(">I", len(body)) + body
 
 
+def _pooled(copies: Iterable[Iterable[bytes]]) -> list[bytes]:
+    """The signature packets of several copies of one thing, each distinct one once."""
+    return list(dict.fromkeys(body for sigs in copies for body in sigs))
+
+
+def _merged_uids(group: _Group) -> list[tuple[int, bytes, list[bytes]]]:
+    """User IDs (and attributes) with the copies of each merged, in first-seen order."""
+    merged: dict[tuple[int, bytes], list[list[bytes]]] = {}
+    for tag, body, sigs in group.uids:
+        merged.setdefault((tag, body), []).append(sigs)
+    return [(tag, body, _pooled(copies)) for (tag, body), copies in merged.items()]
+
+
+def _merged_subkeys(group: _Group) -> list[tuple[_RawKey, bytes, list[bytes]]]:
+    """v4 RSA subkeys by fingerprint, the signatures of every copy pooled, in first-seen
+    order. A subkey packet we cannot read (another version or algorithm, truncated numbers) is
+    dropped here: nothing could bind it to a v4 RSA key we use."""
+    merged: dict[bytes, tuple[_RawKey, list[list[bytes]]]] = {}
+    for _tag, body, sigs in group.subkeys:
+        try:
+            raw = _read_public(body, "a subkey")
+        except KeySetError:
+            raw = None
+        if raw is None:
+            continue
+        fpr = fingerprint(raw.body[: raw.public_len])
+        merged.setdefault(fpr, (raw, []))[1].append(sigs)
+    return [(raw, fpr, _pooled(copies)) for fpr, (raw, copies) in merged.items()]
+
+
 def _primary_state(
-    group: _Group, raw: _RawKey, key: rsa.RSAPublicKey, fpr: bytes, what: str
+    group: _Group,
+    uids: Sequence[tuple[int, bytes, list[bytes]]],
+    raw: _RawKey,
+    key: rsa.RSAPublicKey,
+    fpr: bytes,
+    what: str,
+    now: int,
 ) -> tuple[int, int | None, tuple[str, ...]]:
     """Flags, expiry and user ids of the primary, from its valid self-signatures."""
     pub = _framed(raw.body[: raw.public_len])
     direct_ok = []
-    for sig in _signatures(group.direct):
+    for sig in _signatures(dict.fromkeys(group.direct)):
         if sig.sigtype in (op.SIG_DIRECT_KEY, op.SIG_KEY_REVOCATION) and _self_verify(
             key, fpr, sig, (pub,)
         ):
@@ -265,7 +339,7 @@ def _primary_state(
             direct_ok.append(sig)
     certs: list[op.Signature] = []
     user_ids: list[str] = []
-    for tag, body, sig_bodies in group.uids:
+    for tag, body, sig_bodies in uids:
         prefix = _uid_prefix(tag, body)
         valid = [
             s
@@ -273,16 +347,24 @@ def _primary_state(
             if (s.sigtype in _CERTIFICATIONS or s.sigtype == op.SIG_CERT_REVOCATION)
             and _self_verify(key, fpr, s, (pub, prefix))
         ]
-        newest = _newest(valid)
+        newest = _current(valid, now)
         if newest is None or newest.sigtype == op.SIG_CERT_REVOCATION:
             continue  # an unbound or revoked user id says nothing about the key
         certs.append(newest)
-        if tag == op.TAG_USER_ID:
+        if tag == op.TAG_USER_ID and not newest.expired_at(now):
             user_ids.append(body.decode("utf-8", "replace"))
-    direct = _newest(direct_ok)
-    cert = _newest(c for c in certs if c.primary_uid) or _newest(certs)
+    direct = _current(direct_ok, now)
+    live = [c for c in certs if not c.expired_at(now)]
+    pool = live or certs
+    cert = _newest(c for c in pool if c.primary_uid) or _newest(pool)
     if cert is None and direct is None:
         raise KeySetError(f"{what} has no valid self-signature")
+    # An expired self-signature says nothing while an unexpired one speaks for the key.
+    if cert is not None and direct is not None:
+        if cert.expired_at(now) and not direct.expired_at(now):
+            cert = None
+        elif direct.expired_at(now) and not cert.expired_at(now):
+            direct = None
     flags = next(
         (s.key_flags for s in (cert, direct) if s is not None and s.key_flags is not None),
         # A primary without key flags predates them (RFC 2440): it certifies and signs.
@@ -291,24 +373,24 @@ def _primary_state(
     expiry_sig = next(
         (s for s in (direct, cert) if s is not None and s.key_expires_after is not None), None
     )
-    return flags, _expiry(raw.created, expiry_sig), tuple(user_ids)
+    # What the self-signatures say holds until they expire: the key's validity ends then too.
+    expires = _earliest(_expiry(raw.created, expiry_sig), _sig_expiry(cert), _sig_expiry(direct))
+    return flags, expires, tuple(user_ids)
 
 
 def _subkey_part(
-    body: bytes,
-    sig_bodies: list[bytes],
+    raw: _RawKey,
+    fpr: bytes,
+    sig_bodies: Sequence[bytes],
     primary_pub: bytes,
     primary_key: rsa.RSAPublicKey,
     primary_fpr: bytes,
     what: str,
+    now: int,
 ) -> KeyPart | None:
-    raw = _read_public(body, f"{what}: a subkey")
-    if raw is None:
-        return None  # not RSA: never used, dropped
+    """One subkey (all its copies merged) with every signature made on any copy."""
     public = raw.body[: raw.public_len]
-    fpr = fingerprint(public)
     sub_what = f"{what}: subkey {fpr.hex().upper()}"
-    sub_key = _rsa_public(raw, sub_what)
     signed = (primary_pub, _framed(public))
     bindings = []
     revoked = False
@@ -321,9 +403,12 @@ def _subkey_part(
             primary_key, primary_fpr, sig, signed
         ):
             revoked = True
-    binding = _newest(bindings)
+    binding = _current(bindings, now)
     if binding is None:
-        return None  # no valid binding: a forged, copied or corrupted subkey is not ours
+        return None  # no valid binding: a forged, copied, corrupted or junk subkey is not ours
+    # Only a bound subkey becomes an RSA object: its numbers are the key owner's statement,
+    # so broken ones refuse the key, like a weak size does.
+    sub_key = _rsa_public(raw, sub_what)
     if sub_key.key_size < MIN_RSA_BITS:
         raise KeySetError(
             f"{sub_what} is RSA-{sub_key.key_size}; at least RSA-{MIN_RSA_BITS} is required"
@@ -331,14 +416,15 @@ def _subkey_part(
     if sub_key.key_size > MAX_RSA_BITS:
         raise KeySetError(f"{sub_what} is RSA-{sub_key.key_size}; at most {MAX_RSA_BITS}")
     flags = binding.key_flags or 0
-    if flags & op.FLAG_SIGN and not _back_signed(binding, sub_key, fpr, signed):
+    if flags & op.FLAG_SIGN and not _back_signed(binding, sub_key, fpr, signed, now):
         # RFC 4880 5.2.1: a signing subkey must cross-certify the primary, or anybody could
         # claim somebody else's signing key as their own subkey.
         flags &= ~op.FLAG_SIGN
     return KeyPart(
         fingerprint=fpr,
         created=raw.created,
-        expires=_expiry(raw.created, binding),
+        # The binding's own expiry ends the binding: at use time the part is then expired.
+        expires=_earliest(_expiry(raw.created, binding), _sig_expiry(binding)),
         flags=flags,
         revoked=revoked,
         public_key=sub_key,
@@ -348,24 +434,37 @@ def _subkey_part(
 
 
 def _back_signed(
-    binding: op.Signature, sub_key: rsa.RSAPublicKey, sub_fpr: bytes, signed: Sequence[bytes]
+    binding: op.Signature,
+    sub_key: rsa.RSAPublicKey,
+    sub_fpr: bytes,
+    signed: Sequence[bytes],
+    now: int,
 ) -> bool:
     for sig in _signatures(binding.embedded):
-        if sig.sigtype == op.SIG_PRIMARY_BINDING and _self_verify(sub_key, sub_fpr, sig, signed):
+        if (
+            sig.sigtype == op.SIG_PRIMARY_BINDING
+            and not sig.expired_at(now)
+            and _self_verify(sub_key, sub_fpr, sig, signed)
+        ):
             return True
     return False
 
 
-def parse_keys(data: bytes) -> list[ParsedKey]:
-    """Parse binary OpenPGP key data (one or several transferable keys) under the policy."""
+def parse_keys(data: bytes, *, now: int | None = None) -> list[ParsedKey]:
+    """Parse binary OpenPGP key data (one or several transferable keys) under the policy.
+
+    ``now`` (default: the current time) is when self-signature expiry is judged, see the
+    module docstring.
+    """
     try:
         packets = op.read_packets(data, max_packets=_MAX_KEY_PACKETS)
     except op.Malformed:
         raise KeySetError("the OpenPGP key data is malformed") from None
-    return [_parse_group(g) for g in split_keys(packets)]
+    when = int(time.time()) if now is None else now
+    return [_parse_group(g, when) for g in split_keys(packets)]
 
 
-def _parse_group(group: _Group) -> ParsedKey:
+def _parse_group(group: _Group, now: int) -> ParsedKey:
     raw = _read_public(group.body, "an OpenPGP key")
     if raw is None:
         raise KeySetError(
@@ -379,7 +478,8 @@ def _parse_group(group: _Group) -> ParsedKey:
         raise KeySetError(f"{what} is RSA-{key.key_size}; at least RSA-{MIN_RSA_BITS} is required")
     if key.key_size > MAX_RSA_BITS:
         raise KeySetError(f"{what} is RSA-{key.key_size}; at most RSA-{MAX_RSA_BITS} is supported")
-    flags, expires, user_ids = _primary_state(group, raw, key, fpr, what)
+    uids = _merged_uids(group)
+    flags, expires, user_ids = _primary_state(group, uids, raw, key, fpr, what, now)
     primary = KeyPart(
         fingerprint=fpr,
         created=raw.created,
@@ -394,13 +494,13 @@ def _parse_group(group: _Group) -> ParsedKey:
     subkeys: list[KeyPart] = []
     out = [
         op.packet(op.TAG_PUBLIC_KEY, public),
-        *(op.packet(op.TAG_SIGNATURE, s) for s in group.direct),
+        *(op.packet(op.TAG_SIGNATURE, s) for s in dict.fromkeys(group.direct)),
     ]
-    for tag, body, sigs in group.uids:
+    for tag, body, sigs in uids:
         out.append(op.packet(tag, body))
         out.extend(op.packet(op.TAG_SIGNATURE, s) for s in sigs)
-    for _tag, body, sigs in group.subkeys:
-        part = _subkey_part(body, sigs, primary_pub, key, fpr, what)
+    for sub_raw, sub_fpr, sigs in _merged_subkeys(group):
+        part = _subkey_part(sub_raw, sub_fpr, sigs, primary_pub, key, fpr, what, now)
         if part is None:
             continue
         subkeys.append(part)

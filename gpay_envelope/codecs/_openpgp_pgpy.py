@@ -116,8 +116,21 @@ def secret_keys(parsed: ParsedKey, passphrase: str | None) -> dict[bytes, rsa.RS
     """The private keys of ``parsed``'s primary and subkeys, by key id.
 
     Parts stored without secret material (gpg's ``--export-secret-subkeys`` stubs) are
-    skipped. Raises `KeySetError` when a protected part cannot be unlocked.
+    skipped. Raises `KeySetError` when a protected part cannot be unlocked; that error is
+    raised afresh, with no ``__context__`` (pgpy's exception, whose frames hold the passphrase
+    and key material) and with the passphrase dropped from this frame.
     """
+    out, failure = _unlock(parsed, passphrase)
+    passphrase = None
+    if failure is not None:
+        raise KeySetError(failure)
+    return out
+
+
+def _unlock(
+    parsed: ParsedKey, passphrase: str | None
+) -> tuple[dict[bytes, rsa.RSAPrivateKey], str | None]:
+    """`secret_keys`' work: the keys, or the error message (never an exception)."""
     assert parsed.secret_blob is not None
     what = f"key {parsed.primary.hex}"
     wanted = {p.hex: p for p in parsed.parts}
@@ -127,7 +140,7 @@ def secret_keys(parsed: ParsedKey, passphrase: str | None) -> dict[bytes, rsa.RS
         try:
             key, _ = pgpy.PGPKey.from_blob(parsed.secret_blob)
         except Exception:
-            raise KeySetError(f"{what}: the secret key could not be read") from None
+            return {}, f"{what}: the secret key could not be read"
         pieces = [key, *key.subkeys.values()]
         for piece in pieces:
             part = wanted.get(str(piece.fingerprint).replace(" ", "").upper())
@@ -136,20 +149,18 @@ def secret_keys(parsed: ParsedKey, passphrase: str | None) -> dict[bytes, rsa.RS
             s2k = getattr(material, "s2k", None)
             if part is None or s2k is None or _is_stub(pgpy, s2k):
                 continue
+            if packet.protected and passphrase is None:
+                return {}, f"{what} is passphrase-protected; pass passphrase="
             try:
                 if packet.protected:
-                    if passphrase is None:
-                        raise KeySetError(f"{what} is passphrase-protected; pass passphrase=")
                     packet.unprotect(passphrase)
                 out[part.keyid] = _private_key(material, part.public_key)
-            except KeySetError:
-                raise
             except Exception:
-                raise KeySetError(f"{what}: wrong passphrase or damaged secret key") from None
+                return {}, f"{what}: wrong passphrase or damaged secret key"
             finally:
                 if packet.protected:
                     material.clear()
-    return out
+    return out, None
 
 
 def _is_stub(pgpy: types.ModuleType, s2k: Any) -> bool:

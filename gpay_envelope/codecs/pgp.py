@@ -22,9 +22,10 @@ for the policy decisions.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, NoReturn
 
@@ -66,6 +67,7 @@ _INNER_OVERHEAD: Final = 256 << 10
 _KEY_INPUT_MAX: Final = 1 << 20
 _PKCS1: Final = padding.PKCS1v15()
 _ARMOR_BEGIN: Final = b"-----BEGIN PGP "
+_LEADING_SPACE: Final = re.compile(rb"[ \t\r\n\x0b\x0c]*")
 
 
 # -- key material ---------------------------------------------------------------------------
@@ -159,10 +161,19 @@ class PGPMaterial:
         """The private key of the encryption part with this key id, if we hold it."""
         return self._secrets.get(keyid) if keyid in self._dec else None
 
+    def decryption_part(self, keyid: bytes) -> tuple[KeyPart, rsa.RSAPrivateKey] | None:
+        """The encryption part with this key id and its private key, if we hold it."""
+        part = self._dec.get(keyid)
+        return None if part is None else (part, self._secrets[keyid])
+
     def decryption_keys(self) -> list[rsa.RSAPrivateKey]:
         """Private keys of every encryption part we hold (for wildcard key ids), newest first."""
+        return [private for _, private in self.decryption_parts()]
+
+    def decryption_parts(self) -> list[tuple[KeyPart, rsa.RSAPrivateKey]]:
+        """Every encryption part we hold with its private key, newest first."""
         parts = sorted(self._dec.values(), key=lambda p: -p.created)
-        return [self._secrets[p.keyid] for p in parts]
+        return [(p, self._secrets[p.keyid]) for p in parts]
 
     def verifying_parts(self, keyid: bytes, when: int) -> list[KeyPart]:
         """Signing-capable parts with this key id that are usable at ``when``."""
@@ -258,21 +269,50 @@ def keys_from_pgp(
 
     Raises:
         KeySetError: malformed data, a key that is not RSA, RSA below 2048 bits, revoked, with
-            no valid self-signature, with nothing that may sign or encrypt, or a protected
-            secret key without the right passphrase. Expired keys load (their expiry is the
-            key's ``not_after``), so they are never used to seal or to verify.
+            no valid self-signature, with nothing that may sign or encrypt, present twice, or
+            a protected secret key without the right passphrase. Expired keys load (their
+            expiry is the key's ``not_after``), so they are never used to seal or to verify.
+            The error has no ``__context__`` and its frames hold no passphrase.
     """
+    failure: str | None = None
+    try:
+        keys = _load_keys(data, passphrase, status, not_before, not_after)
+    except KeySetError as exc:
+        failure = str(exc)
+    # The error is raised afresh, after the except block and with the passphrase dropped from
+    # this frame: no __context__ (pgpy's exception, whose frames hold the passphrase and key
+    # material) and no frame holding secrets travels with it.
+    passphrase = None
+    if failure is not None:
+        raise KeySetError(failure)
+    return keys
+
+
+def _load_keys(
+    data: bytes | str | Sequence[bytes | str],
+    passphrase: str | Mapping[str, str] | None,
+    status: KeyStatus,
+    not_before: datetime | None,
+    not_after: datetime | None,
+) -> list[Key]:
     from ._openpgp_pgpy import secret_keys
 
     keys: list[Key] = []
+    seen: set[str] = set()
     for blob in _binary_inputs(data):
         for parsed in parse_keys(blob):
+            kid = parsed.primary.hex
+            if kid in seen:
+                # Two copies of one key would be judged separately (a revocation in one copy
+                # does not reach the other): refused, merge them with gpg first.
+                raise KeySetError(f"key {kid} appears more than once in the key data")
+            seen.add(kid)
             secrets: dict[bytes, rsa.RSAPrivateKey] = {}
             if parsed.secret_blob is not None:
-                secrets = secret_keys(parsed, _passphrase_for(passphrase, parsed.primary.hex))
+                secrets = secret_keys(parsed, _passphrase_for(passphrase, kid))
             keys.append(
                 Key(
-                    kid=parsed.primary.hex,
+                    kid=kid,
                     codec="pgp",
                     material=PGPMaterial(parsed, secrets),
                     algorithms=(OPENPGP,),
@@ -346,7 +386,7 @@ def generate_pgp_key(
 # -- the codec ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class _Inner:
-    data: bytes
+    data: bytes = field(repr=False)  # decrypted plaintext
     signatures: tuple[bytes, ...]
     compression: int | None
 
@@ -453,27 +493,46 @@ class PGPCodec:
     # -- open ------------------------------------------------------------------------------
     def open(self, request: OpenRequest) -> OpenResult:
         """Decrypt (key-id routing, bounded trial for wildcard ids), then verify any-of-N."""
-        try:
-            message = _decode(request.envelope)
-            decrypted_with, sym, content = self._decrypt(message, request)
-            inner = _parse_inner(content, request.limits.max_plaintext)
-        except op.Malformed:
-            raise InvalidEnvelope from None
+        opened = self._decrypt_and_parse(request)
+        if opened is None:
+            # Raised here, outside any except block: no __context__ whose frames hold the
+            # decrypted content travels with it.
+            raise InvalidEnvelope
+        decrypted_with, recipients, sym, inner = opened
         algs = ["RSA", op.SYMMETRIC_NAMES[sym]]
         if inner.compression is not None:
             algs.append(op.COMPRESSION_NAMES[inner.compression])
         if not inner.signatures:
             if not request.allow_unsigned:
-                raise InvalidSignature from None
+                del inner, opened
+                raise InvalidSignature
             return OpenResult(inner.data, self.name, decrypted_with, (), tuple(algs))
-        verified, hashes = _verify(inner, request)
+        verified, hashes = _verify(inner, request, recipients)
         if not verified:
-            raise InvalidSignature from None
+            del inner, opened
+            raise InvalidSignature
         algs.extend(h for h in hashes if h not in algs)
         return OpenResult(inner.data, self.name, decrypted_with, verified, tuple(algs))
 
+    def _decrypt_and_parse(
+        self, request: OpenRequest
+    ) -> tuple[str, frozenset[bytes], int, _Inner] | None:
+        """Identity kid, intended-recipient values that name it, cipher and the parsed
+        content; None for anything malformed (the exception ends here, with its frames)."""
+        try:
+            message = _decode(request.envelope)
+            decrypted_with, recipients, sym, content = self._decrypt(message, request)
+            return (
+                decrypted_with,
+                recipients,
+                sym,
+                _parse_inner(content, request.limits.max_plaintext),
+            )
+        except op.Malformed:
+            return None
+
     @staticmethod
-    def _decrypt(message: bytes, request: OpenRequest) -> tuple[str, int, bytes]:
+    def _decrypt(message: bytes, request: OpenRequest) -> tuple[str, frozenset[bytes], int, bytes]:
         packets = op.read_packets(message, max_packets=_MAX_TOP_PACKETS)
         pkesks: list[tuple[bytes, bytes]] = []
         seipd: bytes | None = None
@@ -494,7 +553,7 @@ class PGPCodec:
             raise op.Malformed("not a public-key encrypted message")
         if len(seipd) < 1 + 16 + 2 + 22 or seipd[0] != 1:
             raise op.Malformed("not SEIPD v1")
-        for kid, private, value in _candidates(pkesks, request):
+        for kid, recipients, private, value in _candidates(pkesks, request):
             plain = _rsa_decrypt(private, value)
             unwrapped = op.unwrap_session_key(plain) if plain is not None else None
             # RFC 3218 2.3.2: whatever went wrong, carry on with a random key, so a bad
@@ -503,7 +562,7 @@ class PGPCodec:
                 unwrapped = (op.SYM_AES256, os.urandom(32))
             content = op.decrypt_seipd(unwrapped[1], seipd)
             if content is not None:
-                return kid, unwrapped[0], content
+                return kid, recipients, unwrapped[0], content
         raise op.Malformed("no identity key decrypts this message")
 
 
@@ -511,15 +570,17 @@ def _decode(envelope: bytes) -> bytes:
     """Binary OpenPGP from padded/unpadded web-safe base64, raw binary or ASCII armor."""
     if envelope[:1] and envelope[0] & 0x80:
         return envelope  # binary packets: every header octet has bit 7 set, text never does
-    text = envelope.strip()
-    if text.startswith(_ARMOR_BEGIN):
-        blocks = op.dearmor(text, max_blocks=1, strict=True)
+    start = _LEADING_SPACE.match(envelope)
+    if envelope.startswith(_ARMOR_BEGIN, start.end() if start else 0):
+        # Not stripped first: dearmor allows whitespace around the block, and a stripped
+        # copy would be another max_envelope bytes.
+        blocks = op.dearmor(envelope, max_blocks=1, strict=True)
         if len(blocks) != 1 or blocks[0][0] != "MESSAGE":
             raise op.Malformed("not one armored message")
         raw = blocks[0][1]
     else:
         try:
-            raw = b64url_decode(text)
+            raw = b64url_decode(envelope.strip())
         except ValueError:
             raise op.Malformed("not web-safe base64") from None
     if not raw[:1] or not raw[0] & 0x80:
@@ -527,10 +588,18 @@ def _decode(envelope: bytes) -> bytes:
     return raw
 
 
+def _recipient_values(material: PGPMaterial, part: KeyPart) -> frozenset[bytes]:
+    """Intended-recipient subpacket values naming this identity key: the v4 fingerprint of its
+    primary (RFC 9580 5.2.3.36), or of the decrypting subkey itself (accepted too: it names the
+    same key, and some writers put the subkey there)."""
+    return frozenset(b"\x04" + fpr for fpr in (material.parts[0].fingerprint, part.fingerprint))
+
+
 def _candidates(
     pkesks: list[tuple[bytes, bytes]], request: OpenRequest
-) -> Iterator[tuple[str, rsa.RSAPrivateKey, bytes]]:
-    """(identity kid, private key, PKESK value) to try, never more than ``max_trials``.
+) -> Iterator[tuple[str, frozenset[bytes], rsa.RSAPrivateKey, bytes]]:
+    """(identity kid, intended-recipient values naming it, private key, PKESK value) to try,
+    never more than ``max_trials``.
 
     PKESKs naming one of our encryption subkeys are tried in identity order (primary first).
     Only when none names us, PKESKs with the all-zero "wildcard" key id (gpg --throw-keyids)
@@ -538,16 +607,17 @@ def _candidates(
     only unknown keys costs no private-key operation at all.
     """
     budget = request.limits.max_trials
-    named: list[tuple[str, rsa.RSAPrivateKey, bytes]] = []
+    named: list[tuple[str, frozenset[bytes], rsa.RSAPrivateKey, bytes]] = []
     wildcards = [value for keyid, value in pkesks if keyid == b"\x00" * 8]
     for key in request.identities:
         material = key.material
         if not isinstance(material, PGPMaterial):
             continue
         for keyid, value in pkesks:
-            private = material.decryption_key(keyid)
-            if private is not None:
-                named.append((key.kid, private, value))
+            found = material.decryption_part(keyid)
+            if found is not None:
+                part, private = found
+                named.append((key.kid, _recipient_values(material, part), private, value))
     if named:
         yield from named[:budget]
         return
@@ -555,12 +625,12 @@ def _candidates(
         material = key.material
         if not isinstance(material, PGPMaterial):
             continue
-        for private in material.decryption_keys():
+        for part, private in material.decryption_parts():
             for value in wildcards:
                 if budget <= 0:
                     return
                 budget -= 1
-                yield key.kid, private, value
+                yield key.kid, _recipient_values(material, part), private, value
 
 
 def _parse_inner(content: bytes, max_plaintext: int) -> _Inner:
@@ -587,11 +657,16 @@ def _parse_inner(content: bytes, max_plaintext: int) -> _Inner:
     return _Inner(data, tuple(body for _, body in sigs), compression)
 
 
-def _verify(inner: _Inner, request: OpenRequest) -> tuple[tuple[str, ...], list[str]]:
+def _verify(
+    inner: _Inner, request: OpenRequest, recipients: frozenset[bytes]
+) -> tuple[tuple[str, ...], list[str]]:
     """Kids of the sender keys with a valid signature (in signature order), and their hashes.
 
     Everything here runs after the MDC authenticated the content, so no failure is an oracle;
     a signature that is malformed, by an unknown key, or fails any check is simply not counted.
+    A signature with intended-recipient fingerprints counts only when one of them names the
+    identity key that decrypted (``recipients``): it was not made for somebody else and
+    re-encrypted to us (surreptitious forwarding, RFC 9580 5.2.3.36 and 13.12).
     """
     now = int(request.now.timestamp())
     senders = [(k, k.material) for k in request.senders if isinstance(k.material, PGPMaterial)]
@@ -611,6 +686,7 @@ def _verify(inner: _Inner, request: OpenRequest) -> tuple[tuple[str, ...], list[
             or sig.created is None
             or sig.created > now + CLOCK_SKEW
             or sig.expired_at(now)
+            or (sig.intended_recipients and recipients.isdisjoint(sig.intended_recipients))
         ):
             continue
         hasher = hashers.get((sig.sigtype, sig.hashalg))
