@@ -100,6 +100,11 @@ def open_detailed(
     Use it for audit logs and for checking a rotation: after promoting a new key, the
     ``decrypted_with`` of Google's next messages shows when Google switched to it.
     """
+    if isinstance(envelope, (str, bytes, bytearray, memoryview)) and len(envelope) > (
+        limits.max_envelope
+    ):
+        # Before any copy; a str is at least as many bytes as characters.
+        raise InvalidEnvelope
     if isinstance(envelope, str):
         if not envelope.isascii():
             raise InvalidEnvelope
@@ -120,8 +125,6 @@ def open_detailed(
     if not ids.has_secret:
         raise KeySetError("identities hold no private key; open needs your own private keys")
     when = _now(now)
-    if len(raw) > limits.max_envelope:
-        raise InvalidEnvelope from None
     request = OpenRequest(
         envelope=raw,
         identities=_identity_candidates(ids),

@@ -290,8 +290,13 @@ class JWECodec:
         """Decrypt (kid routing, bounded trial), then verify the nested JWS."""
         limits = request.limits
         regs = _registries(limits.max_plaintext, limits.max_envelope)
+        envelope = request.envelope.strip()
+        # joserfc splits on every dot before counting: count first, so 8 MiB of "a." cannot
+        # become millions of tiny objects.
+        if envelope.count(b".") != 4:
+            raise InvalidEnvelope from None
         try:
-            obj = _extract_jwe(request.envelope.strip(), regs.jwe)
+            obj = _extract_jwe(envelope, regs.jwe)
         except Exception:
             raise InvalidEnvelope from None
         header = obj.protected
@@ -303,6 +308,8 @@ class JWECodec:
         jwe_reg = regs.jwe if declared_jws or not request.allow_unsigned else regs.jwe_plain
         if (
             not set(header) <= JWE_HEADERS
+            or not isinstance(alg, str)
+            or not isinstance(enc, str)
             or alg not in OPEN_ALGS
             or enc not in OPEN_ENCS
             or header.get("zip", "DEF") != "DEF"
@@ -385,7 +392,7 @@ def _verify_jws(
     `InvalidSignature`: the content is intact, but nobody we trust signed it.
     """
     head = _jws_header(value, registry)
-    if head is None:
+    if head is None or value.count(b".") != 2:
         raise InvalidSignature from None
     try:
         obj = jws.extract_compact(value, registry=registry)
@@ -393,7 +400,8 @@ def _verify_jws(
         raise InvalidSignature from None
     alg, kid = head.get("alg"), head.get("kid")
     if (
-        not set(head) <= JWS_HEADERS
+        not isinstance(alg, str)
+        or not set(head) <= JWS_HEADERS
         or alg not in JWS_OPEN_ALGS
         or (kid is not None and not isinstance(kid, str))
     ):
