@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -33,6 +32,8 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+# The same seeded payloads and timer as the JWE benchmark, so the two tables compare.
+from bench_jwe import SIZES, payload, per_call
 from cryptography.hazmat.decrepit.ciphers.modes import CFB
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, utils
@@ -43,30 +44,8 @@ import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode
 from gpay_envelope.codecs.pgp import generate_pgp_key, key_to_pgp
 
-SIZES = {"1KiB": 1 << 10, "64KiB": 64 << 10, "1MiB": 1 << 20}
 PKCS1 = padding.PKCS1v15()
 SHA384 = utils.Prehashed(hashes.SHA384())
-
-
-def payload(size: int) -> bytes:
-    """JSON-like records, seeded, cut to ``size`` bytes (compresses about 4:1 like real bodies)."""
-    rnd = random.Random(42)
-    out = bytearray()
-    while len(out) < size:
-        rec = {
-            "requestId": f"r-{rnd.randrange(10**9)}",
-            "amount": f"{rnd.random() * 1000:.2f}",
-            "currency": rnd.choice(["USD", "EUR", "JPY"]),
-            "note": rnd.randbytes(12).hex(),
-        }
-        out += json.dumps(rec).encode()
-    return bytes(out[:size])
-
-
-def per_call(fn: Callable[[], object], repeat: int) -> float:
-    timer = timeit.Timer(fn)
-    number, _ = timer.autorange()
-    return statistics.median(t / number for t in timer.repeat(repeat, number))
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:

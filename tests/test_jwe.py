@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from joserfc import jwe, jws
-from joserfc._rfc7516.models import JWEZipModel
+from jwe_craft import craft_raw
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode, b64url_encode
@@ -408,25 +408,12 @@ def test_strict_deflate_refuses_bad_streams(stream) -> None:
 
 
 def test_truncated_deflate_inside_a_valid_jwe_is_refused(google, attempts) -> None:
-    class Raw(JWEZipModel):
-        name = "DEF"
-        description = "pass-through, for crafting"
-
-        def compress(self, s: bytes) -> bytes:
-            return s
-
-        def decompress(self, s: bytes) -> bytes:
-            return s
-
-    registry = jwe_mod._JWERegistry(max_ciphertext=1 << 24, inflate_cap=1 << 20)
-    registry.get_zip = lambda name: Raw()  # type: ignore[method-assign]
     half = _deflate(PAYLOAD * 50)[:40]
-    token = jwe.encrypt_compact(
+    token = craft_raw(
         {"alg": "RSA1_5", "enc": "A256CBC-HS512", "zip": "DEF", "kid": "google-enc-1"},
         half,
-        google.identities.primary.material.jose,
-        registry=registry,
-    ).encode()
+        google.identities.primary,
+    )
     with pytest.raises(ge.InvalidEnvelope):
         ge.open(token, identities=google.identities, senders=None, allow_unsigned=True)
     assert attempts == ["google-enc-1"]  # authenticated, then refused: no further trial
@@ -463,28 +450,12 @@ BOMB_CHILD = textwrap.dedent(
 
 def make_bomb(key: ge.Key, size: int = 1 << 30) -> bytes:
     """A zip=DEF JWE whose plaintext inflates to ``size`` zero bytes, sealed to ``key``."""
-
-    class Raw(JWEZipModel):
-        name = "DEF"
-        description = "pass-through, for crafting"
-
-        def compress(self, s: bytes) -> bytes:
-            return s
-
-        def decompress(self, s: bytes) -> bytes:
-            return s
-
     c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     chunk = bytes(1 << 20)
     body = b"".join(c.compress(chunk) for _ in range(size >> 20)) + c.flush()
-    registry = jwe_mod._JWERegistry(max_ciphertext=1 << 24, inflate_cap=1 << 20)
-    registry.get_zip = lambda name: Raw()  # type: ignore[method-assign]
-    return jwe.encrypt_compact(
-        {"alg": "RSA1_5", "enc": "A256CBC-HS512", "zip": "DEF", "kid": key.kid},
-        body,
-        key.material.jose,
-        registry=registry,
-    ).encode()
+    return craft_raw(
+        {"alg": "RSA1_5", "enc": "A256CBC-HS512", "zip": "DEF", "kid": key.kid}, body, key
+    )
 
 
 @pytest.mark.slow

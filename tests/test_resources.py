@@ -43,9 +43,8 @@ from typing import Any
 import pytest
 from conftest import JWEParty
 from cryptography.hazmat.primitives.asymmetric import padding
-from joserfc import jwe
-from joserfc._rfc7516.models import JWEZipModel
 from joserfc.jwk import RSAKey
+from jwe_craft import craft_raw
 from pgp_fixtures import Party, encrypt_raw, pgp_party
 
 import gpay_envelope as ge
@@ -274,27 +273,6 @@ def test_nested_compression_inflates_one_level_only(
     assert len(sizes) == 1 and sizes[0] < 2 * MIB  # the outer level: the next packet, no more
 
 
-class _PassThrough(JWEZipModel):
-    """For crafting: the content handed to encrypt_compact is already the DEFLATE stream."""
-
-    name = "DEF"
-    description = "pass-through"
-
-    def compress(self, s: bytes) -> bytes:
-        return s
-
-    def decompress(self, s: bytes) -> bytes:
-        return s
-
-
-def craft_jwe(header: dict[str, Any], content: bytes, key: ge.Key) -> bytes:
-    """A compact JWE with exactly this header; with ``zip`` the content is sent as it is."""
-    registry = jwe_mod._JWERegistry(max_ciphertext=1 << 24, inflate_cap=MIB)
-    raw = _PassThrough()
-    registry.get_zip = lambda name: raw  # type: ignore[method-assign]
-    return jwe.encrypt_compact(header, content, key.material.jose, registry=registry).encode()  # type: ignore[attr-defined]
-
-
 @needs_proc
 def test_jwe_gib_bomb_on_the_signed_path_is_refused_under_64_mib(
     google: JWEParty, tmp_path: Path
@@ -303,7 +281,7 @@ def test_jwe_gib_bomb_on_the_signed_path_is_refused_under_64_mib(
     (a JWS around max_plaintext); test_jwe.py covers RSA1_5 + DEF, unsigned."""
     key = google.identities.primary
     head = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "zip": "DEF", "cty": "JWT", "kid": key.kid}
-    token = craft_jwe(head, deflate_pieces([(_ZEROS, GIB // MIB)]), key.public())
+    token = craft_raw(head, deflate_pieces([(_ZEROS, GIB // MIB)]), key.public())
     keys = json.dumps(google.identities.to_jwks(include_private=True)).encode()
     result = measure("jwe", keys, token, tmp_path, "jwe-def-signed-path")
     assert result["outcome"] == "InvalidEnvelope"
@@ -332,7 +310,7 @@ def test_nested_jws_of_many_segments_stays_under_64_mib(google: JWEParty, tmp_pa
     inner = _b64(b'{"alg":"RS256"}') + b"." + b"aa." * ((5 * MIB) // 3) + b"aa"
     c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     head = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "zip": "DEF", "cty": "JWT", "kid": key.kid}
-    token = craft_jwe(head, c.compress(inner) + c.flush(), key.public())
+    token = craft_raw(head, c.compress(inner) + c.flush(), key.public())
     assert len(token) < 16 * 1024
     keys = json.dumps(google.identities.to_jwks(include_private=True)).encode()
     result = measure("jwe", keys, token, tmp_path, "jwe-nested-jws-many-segments")
@@ -626,7 +604,7 @@ def test_jwe_without_kid_costs_at_most_max_trials(
     operations, and it opens only when the bound reaches it. Garbage costs the same."""
     last = list(six_jwe_identities)[-1]
     enc = "A256CBC-HS512" if alg == "RSA1_5" else "A256GCM"
-    token = craft_jwe({"alg": alg, "enc": enc}, MSG, last.public())
+    token = craft_raw({"alg": alg, "enc": enc}, MSG, last.public())
     head, _ek, *rest = token.split(b".")
     garbage = b".".join([head, _b64(secrets.token_bytes(256)), *rest])
     for trials in range(1, 8):
@@ -648,7 +626,7 @@ def test_jwe_kid_costs_one_operation_whatever_the_ciphertext(
     six_jwe_identities: ge.KeySet, rsa_ops: list[int]
 ) -> None:
     target = list(six_jwe_identities)[3]
-    token = craft_jwe({"alg": "RSA1_5", "enc": "A256CBC-HS512", "kid": target.kid}, MSG,
+    token = craft_raw({"alg": "RSA1_5", "enc": "A256CBC-HS512", "kid": target.kid}, MSG,
                       target.public())  # fmt: skip
     head, _ek, *rest = token.split(b".")
     for ek in (secrets.token_bytes(256), b"\x00" * 256, b"\xff" * 256, b"", b"x" * 512):
@@ -657,7 +635,7 @@ def test_jwe_kid_costs_one_operation_whatever_the_ciphertext(
             ge.open(b".".join([head, _b64(ek), *rest]), identities=six_jwe_identities,
                     senders=None, allow_unsigned=True, limits=ge.Limits(max_trials=6))  # fmt: skip
         assert len(rsa_ops) <= 1
-    unknown = craft_jwe({"alg": "RSA1_5", "enc": "A256CBC-HS512", "kid": "nobody"}, MSG,
+    unknown = craft_raw({"alg": "RSA1_5", "enc": "A256CBC-HS512", "kid": "nobody"}, MSG,
                         target.public())  # fmt: skip
     rsa_ops.clear()
     with pytest.raises(ge.InvalidEnvelope):
@@ -674,7 +652,7 @@ def test_jws_without_kid_costs_at_most_max_trials_checks(
     jose = signers[3].material.jose  # type: ignore[attr-defined]
     inner = jwe_mod.jws.serialize_compact({"alg": "RS256"}, MSG, jose, registry=registry)
     key = google.identities.primary
-    token = craft_jwe({"alg": "RSA-OAEP-256", "enc": "A256GCM", "cty": "JWT", "kid": key.kid},
+    token = craft_raw({"alg": "RSA-OAEP-256", "enc": "A256GCM", "cty": "JWT", "kid": key.kid},
                       inner.encode(), key.public())  # fmt: skip
     for trials in range(1, 6):
         verifications.clear()
@@ -810,7 +788,7 @@ def test_rsa1_5_failure_classes_do_the_same_work(
     apart, and benchmarks/timing_rsa1_5.py measures that."""
     key = list(six_jwe_identities)[1 if kid else 0]
     head = {"alg": "RSA1_5", "enc": "A256CBC-HS512", **({"kid": key.kid} if kid else {})}
-    good = craft_jwe(head, MSG, key.public())
+    good = craft_raw(head, MSG, key.public())
     h, _ek, *rest = good.split(b".")
     seen: dict[str, tuple[Any, ...]] = {}
     for name, ek in rsa1_5_classes(key).items():

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from joserfc import jwe
-from joserfc._rfc7516.models import JWEZipModel
+from jwe_craft import craft_raw
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_encode
@@ -24,20 +24,9 @@ SECRET = b'{"pan":"4111111111111111","cvc":"123"}'
 
 
 def _craft(header: dict[str, Any], payload: bytes, key: ge.Key, *, raw_zip: bool = False) -> bytes:
-    registry = jwe_mod._JWERegistry(max_ciphertext=1 << 24, inflate_cap=1 << 24)
     if raw_zip:
-
-        class Raw(JWEZipModel):
-            name = "DEF"
-            description = "pass-through, for crafting"
-
-            def compress(self, s: bytes) -> bytes:
-                return s
-
-            def decompress(self, s: bytes) -> bytes:
-                return s
-
-        registry.get_zip = lambda name: Raw()  # type: ignore[method-assign]
+        return craft_raw(header, payload, key)
+    registry = jwe_mod._JWERegistry(max_ciphertext=1 << 24, inflate_cap=1 << 24)
     return jwe.encrypt_compact(header, payload, key.material.jose, registry=registry).encode()
 
 
