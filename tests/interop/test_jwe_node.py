@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 from conftest import JWEParty, require_peer
+from jwe_interop import PAYLOADS, PROFILES, check_we_open
 
 import gpay_envelope as ge
 
@@ -48,69 +49,13 @@ NODE_TIMEOUT = 60
 SECURITY_REVERT = "--security-revert=CVE-2023-46809"
 
 
-# -- profiles and payloads -----------------------------------------------------------------
-@dataclass(frozen=True)
-class Profile:
-    alg: str
-    enc: str
-    zip: bool
-    signed: bool
-    #: The `ge.seal` profile that produces this, or None for a peer-only variant.
-    seal_as: str | None
-
-
-PROFILES = {
-    "signed": Profile("RSA-OAEP-256", "A256GCM", zip=False, signed=True, seal_as="signed"),
-    "legacy": Profile("RSA1_5", "A256CBC-HS512", zip=True, signed=True, seal_as="legacy"),
-    "legacy-a128": Profile("RSA1_5", "A128CBC-HS256", zip=True, signed=True, seal_as="legacy-a128"),
-    "legacy-unsigned": Profile("RSA1_5", "A256CBC-HS512", zip=True, signed=False, seal_as="legacy"),
-    # Not a seal profile, but open accepts it: the current profile with zip, from the peer.
-    "signed-zip": Profile("RSA-OAEP-256", "A256GCM", zip=True, signed=True, seal_as=None),
-}
-
-
-def _big_payload() -> bytes:
-    """About 100 KiB of JSON with non-ASCII text, the same on every run."""
-    rows: list[str] = []
-    size = 0
-    while size < 100 * 1024:
-        i = len(rows)
-        row = {
-            "id": f"txn-{i:05d}",
-            "amount": f"{i * 7 % 10000}.{i % 100:02d}",
-            "memo": "café ✓ Zürich ¥€",
-            "n": i,
-        }
-        rows.append(json.dumps(row, ensure_ascii=False))
-        size += len(rows[-1].encode())
-    return ("[" + ",".join(rows) + "]").encode()
-
-
-PAYLOADS = {
-    "small": json.dumps(
-        {
-            "requestHeader": {"requestId": "r-1", "protocolVersion": {"major": 1}},
-            "amount": "12.34",
-            "note": "naïve ✓",
-        },
-        ensure_ascii=False,
-    ).encode(),
-    "big": _big_payload(),
-}
-
-
+# -- encoding for the peer's JSON ----------------------------------------------------------
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
-
-
-def _jwe_header(token: str | bytes) -> dict[str, Any]:
-    seg = (token.decode("ascii") if isinstance(token, bytes) else token).split(".")[0]
-    head: dict[str, Any] = json.loads(base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4)))
-    return head
 
 
 # -- running the peer ----------------------------------------------------------------------
@@ -256,34 +201,16 @@ def test_peer_produces_we_open(
     out = produced[case.id]
     assert out["ok"], out["error"]
     token = out["token"]
-    prof = PROFILES[case.profile]
-    head = _jwe_header(token)
-    assert head["alg"] == prof.alg and head["enc"] == prof.enc
-    assert ("kid" in head) is case.kids
-    idx = 1 if case.second else 0
-
-    res = ge.open_detailed(
-        token, identities=partner.identities, senders=google.public_sig, allow_unsigned=True
+    check_we_open(
+        token,
+        profile=case.profile,
+        payload=case.payload,
+        sig_alg=case.sig_alg,
+        kids=case.kids,
+        second=case.second,
+        partner=partner,
+        google=google,
     )
-    assert res.plaintext == PAYLOADS[case.payload]
-    assert res.decrypted_with == list(partner.identities)[idx].kid
-    algs = (prof.alg, prof.enc, *(("DEF",) if prof.zip else ()))
-    if prof.signed:
-        assert res.verified_by == (list(google.signer)[idx].kid,)
-        assert res.algorithms == (*algs, case.sig_alg)
-        # Signed: allow_unsigned is not needed, and a sender we do not trust is refused.
-        opened = ge.open(token, identities=partner.identities, senders=google.public_sig)
-        assert opened == PAYLOADS[case.payload]
-        with pytest.raises(ge.InvalidSignature):
-            ge.open(token, identities=partner.identities, senders=partner.public_sig)
-    else:
-        assert res.verified_by == ()
-        assert res.algorithms == algs
-        with pytest.raises(ge.InvalidSignature):
-            ge.open(token, identities=partner.identities, senders=google.public_sig)
-    # Not ours: a key set without the recipient key cannot open it.
-    with pytest.raises(ge.InvalidEnvelope):
-        ge.open(token, identities=google.identities, senders=google.public_sig)
 
 
 # -- we produce, peer opens ----------------------------------------------------------------
