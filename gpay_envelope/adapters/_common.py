@@ -186,6 +186,21 @@ def rejection_for(exc: OpenError) -> Rejection:
     return UNAUTHORIZED if isinstance(exc, InvalidSignature) else BAD_REQUEST
 
 
+class PathFilter:
+    """Which request paths a middleware protects: an entry ending in ``/`` is a prefix, any
+    other entry an exact path; None protects every path."""
+
+    __slots__ = ("_paths",)
+
+    def __init__(self, paths: Iterable[str] | None) -> None:
+        self._paths = None if paths is None else tuple(paths)
+
+    def __call__(self, path: str) -> bool:
+        if self._paths is None:
+            return True
+        return any(path.startswith(p) if p.endswith("/") else path == p for p in self._paths)
+
+
 def parse_content_length(value: str | bytes | None) -> int | None:
     """The value of a Content-Length header; None when absent. Raises ValueError when it is
     not a plain non-negative decimal number."""

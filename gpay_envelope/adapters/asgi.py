@@ -33,6 +33,7 @@ from ._common import (
     Engine,
     KeyProvider,
     Keys,
+    PathFilter,
     Rejection,
     log,
     parse_content_length,
@@ -99,12 +100,7 @@ class EnvelopeMiddleware:
         self._engine = Engine(
             keys, limits=limits, profile=profile, registry=registry, content_type=content_type
         )
-        self._paths = None if paths is None else tuple(paths)
-
-    def _protects(self, path: str) -> bool:
-        if self._paths is None:
-            return True
-        return any(path.startswith(p) if p.endswith("/") else path == p for p in self._paths)
+        self._protects = PathFilter(paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._protects(str(scope.get("path", ""))):

@@ -30,6 +30,7 @@ from ._common import (
     TOO_LARGE,
     Engine,
     KeyProvider,
+    PathFilter,
     Rejection,
     log,
     parse_content_length,
@@ -86,12 +87,7 @@ class EnvelopeMiddleware:
         self._engine = Engine(
             keys, limits=limits, profile=profile, registry=registry, content_type=content_type
         )
-        self._paths = None if paths is None else tuple(paths)
-
-    def _protects(self, path: str) -> bool:
-        if self._paths is None:
-            return True
-        return any(path.startswith(p) if p.endswith("/") else path == p for p in self._paths)
+        self._protects = PathFilter(paths)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
