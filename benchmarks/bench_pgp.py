@@ -135,7 +135,7 @@ def pgpy_row(signer: ge.Key, recipient: ge.Key, pt: bytes, repeat: int) -> dict[
     """pgpy 0.6 as shipped (no key cache), same keys, for the record."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from gpay_envelope.codecs._openpgp_pgpy import load_pgpy
+        from gpay_envelope.codecs.pgp._pgpy import load_pgpy
 
         pgpy = load_pgpy()
         c = pgpy.constants
@@ -162,7 +162,7 @@ def bomb_row(recipient: ge.Key) -> dict[str, object]:
     import resource
 
     from gpay_envelope._b64 import b64url_encode
-    from gpay_envelope.codecs import _openpgp as op
+    from gpay_envelope.codecs.pgp import _openpgp as op
 
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     head = (

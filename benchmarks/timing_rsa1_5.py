@@ -45,8 +45,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_encode
-from gpay_envelope.codecs import _openpgp as op
-from gpay_envelope.codecs import jwe as jwe_mod
+from gpay_envelope.codecs.jwe import _codec as jwe_mod
+from gpay_envelope.codecs.jwe import _joserfc as jx
+from gpay_envelope.codecs.pgp import _openpgp as op
 from gpay_envelope.codecs.pgp import generate_pgp_key
 
 PKCS1 = padding.PKCS1v15()
@@ -138,7 +139,7 @@ def jwe_bench(bits: int) -> Bench:
     pub = key.material.native.public_key()  # type: ignore[attr-defined]
     n = pub.public_numbers().n
     size = (n.bit_length() + 7) // 8
-    registry = jwe_mod._registries(4 << 20, 8 << 20).jwe
+    registry = jx.registries(4 << 20, 8 << 20).jwe
     head = {"alg": "RSA1_5", "enc": "A256CBC-HS512", "kid": key.kid}
     jose = key.public().material.jose  # type: ignore[attr-defined]
     token = jwe.encrypt_compact(head, MSG, jose, registry=registry)

@@ -197,7 +197,7 @@ class _Sealer:
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
         if keys.codec == "pgp":
-            from gpay_envelope.codecs import _openpgp as op
+            from gpay_envelope.codecs.pgp import _openpgp as op
 
             self.op = op
             now = int(keys.now.timestamp())
@@ -215,7 +215,7 @@ class _Sealer:
         else:
             from joserfc._rfc7516.models import JWEZipModel
 
-            from gpay_envelope.codecs import jwe as jwe_mod
+            from gpay_envelope.codecs.jwe import _joserfc as jx
 
             class Raw(JWEZipModel):
                 name = "DEF"
@@ -227,7 +227,7 @@ class _Sealer:
                 def decompress(self, s: bytes) -> bytes:
                     return s
 
-            registry = jwe_mod._JWERegistry(max_ciphertext=1 << 24, inflate_cap=1 << 20)
+            registry = jx.OpenJWERegistry(max_ciphertext=1 << 24, inflate_cap=1 << 20)
             raw = Raw()
             registry.get_zip = lambda name: raw  # type: ignore[method-assign]
             self.jwe_registry = registry
@@ -598,7 +598,7 @@ def _pgp_forms(body: bytes) -> tuple[bytes, Callable[[bytes], bytes]] | None:
     if body[:1] and body[0] & 0x80:
         return body, lambda b: b
     if body.startswith(b"-----BEGIN PGP MESSAGE-----"):
-        from gpay_envelope.codecs import _openpgp as op
+        from gpay_envelope.codecs.pgp import _openpgp as op
 
         try:
             blocks = op.dearmor(body, max_blocks=1, strict=True)
@@ -670,11 +670,11 @@ def custom_mutator(codec: str, byte_mutate: Callable[[bytes, int], bytes]) -> An
 def _jws(keys: Keys, payload: bytes, *, alg: str = "RS256", kid: bool = True) -> bytes:
     from joserfc import jws
 
-    from gpay_envelope.codecs import jwe as jwe_mod
+    from gpay_envelope.codecs.jwe import _joserfc as jx
 
     key = keys.signer.primary
     header = {"alg": alg, **({"kid": key.kid} if kid else {})}
-    registry = jwe_mod._registries(4 << 20, 8 << 20).jws
+    registry = jx.registries(4 << 20, 8 << 20).jws
     return jws.serialize_compact(header, payload, key.material.jose, registry=registry).encode()  # type: ignore[attr-defined]
 
 
@@ -719,7 +719,7 @@ def jwe_seeds(keys: Keys) -> Iterator[tuple[str, bytes]]:
 
 def pgp_seeds(keys: Keys) -> Iterator[tuple[str, bytes]]:
     import gpay_envelope as ge
-    from gpay_envelope.codecs import _openpgp as op
+    from gpay_envelope.codecs.pgp import _openpgp as op
 
     def seal(payload: bytes, profile: str) -> bytes:
         return ge.seal(

@@ -8,8 +8,7 @@ alive at once, so that key rotation is a data change and never an outage.
 
 from __future__ import annotations
 
-from ._api import open, open_detailed, seal
-from ._keyio import generate_key
+from ._api import generate_key, open, open_detailed, seal
 from ._keys import Key, KeySet, KeyStatus
 from .codecs import DEFAULT_LIMITS, Codec, CodecRegistry, Limits, OpenResult, default_registry
 from .errors import (

@@ -1,15 +1,32 @@
-"""seal() and open(): input checks, size caps, codec choice, key candidates, the error contract."""
+"""seal() and open(): input checks, size caps, codec choice, the error contract.
+
+Which keys a seal or an open uses is `_rotation`'s decision; misuse is answered alike by both:
+a missing or mistyped argument is `TypeError`, a key set that cannot serve its role (another
+codec's keys, no private half where one is needed) is `KeySetError`, and keys that exist but
+are unusable now (disabled, expired, not bound to the algorithm) are `SealError` on seal.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from . import _rotation
 from ._keys import Key, KeySet, utcnow
-from .codecs import DEFAULT_LIMITS, CodecRegistry, Limits, OpenRequest, OpenResult, SealRequest
+from ._policy import DEFAULT_RSA_BITS
+from .codecs import (
+    DEFAULT_LIMITS,
+    Codec,
+    CodecRegistry,
+    Limits,
+    OpenRequest,
+    OpenResult,
+    SealRequest,
+)
 from .codecs import default_registry as _default_registry
 from .errors import InvalidEnvelope, InvalidSignature, KeySetError, SealError
 
-__all__ = ["open", "open_detailed", "seal"]
+__all__ = ["generate_key", "open", "open_detailed", "seal"]
 
 
 def _check_keyset(name: str, value: object, *, optional: bool = False) -> KeySet | None:
@@ -18,6 +35,26 @@ def _check_keyset(name: str, value: object, *, optional: bool = False) -> KeySet
     if not isinstance(value, KeySet):
         raise TypeError(f"{name} must be a KeySet, not {type(value).__name__}")
     return value
+
+
+def _codec_for(
+    registry: CodecRegistry | None,
+    name: str,
+    *,
+    sets: tuple[tuple[str, KeySet | None], ...],
+    private: tuple[str, KeySet | None],
+) -> Codec:
+    """The codec called ``name``, after checking that every key set belongs to it and that
+    the set named in ``private`` holds a private half (the same checks for seal and open)."""
+    impl = (registry or _default_registry).get(name)
+    for label, ks in sets:
+        if ks is not None and ks.codec != impl.name:
+            raise KeySetError(f"{label} holds {ks.codec!r} keys, but the codec is {impl.name!r}")
+    label, ks = private
+    if ks is not None and not ks.has_secret:
+        verb = "hold" if label.endswith("s") else "holds"
+        raise KeySetError(f"{label} {verb} no private key; it must hold your own private keys")
+    return impl
 
 
 def seal(
@@ -52,9 +89,11 @@ def seal(
         The envelope: a compact JWE, or padded web-safe base64 of a binary OpenPGP message.
 
     Raises:
-        TypeError: ``plaintext`` is not bytes, or a key set argument is not a `KeySet`.
-        SealError: no usable key (disabled, expired, no private half, wrong algorithm), the
-            payload is over ``limits.max_plaintext``, or unsigned without ``allow_unsigned``.
+        TypeError: ``plaintext`` is not bytes, a key set argument is not a `KeySet`, or
+            ``signer`` is None without ``allow_unsigned``.
+        KeySetError: a key set of another codec, or a ``signer`` with no private key.
+        SealError: no usable key (disabled, expired, wrong use or algorithm), or the payload
+            is over ``limits.max_plaintext``.
         UnsupportedCodec: unknown codec or profile.
     """
     if not isinstance(plaintext, (bytes, bytearray, memoryview)):
@@ -64,21 +103,26 @@ def seal(
     sig = _check_keyset("signer", signer, optional=True)
     assert rcpt is not None
     if sig is None and not allow_unsigned:
-        raise SealError("no signer given; pass allow_unsigned=True to seal without a signature")
+        raise TypeError("signer is required unless allow_unsigned=True")
+    impl = _codec_for(
+        registry, codec, sets=(("recipients", rcpt), ("signer", sig)), private=("signer", sig)
+    )
     if len(data) > limits.max_plaintext:
         raise SealError(f"plaintext is {len(data)} bytes, over the limit of {limits.max_plaintext}")
-    impl = (registry or _default_registry).get(codec)
-    for label, ks in (("recipients", rcpt), ("signer", sig)):
-        if ks is not None and ks.codec != impl.name:
-            raise SealError(f"{label} holds {ks.codec!r} keys, but the codec is {impl.name!r}")
-    if sig is not None and not sig.has_secret:
-        raise SealError("the signer key set holds no private key")
+    when = _now(now)
+    fan_out = impl.fan_out
     request = SealRequest(
         plaintext=data,
-        recipients=rcpt,
-        signer=sig,
+        recipients=_rotation.sealing_keys(
+            rcpt, when, fan_out=fan_out, role="recipients'", purpose="enc"
+        ),
+        signers=()
+        if sig is None
+        else _rotation.sealing_keys(
+            sig, when, fan_out=fan_out, role="signer's", purpose="sig", secret=True
+        ),
         profile=profile,
-        now=_now(now),
+        now=when,
         limits=limits,
     )
     return impl.seal(request)
@@ -118,17 +162,17 @@ def open_detailed(
     assert ids is not None
     if snd is None and not allow_unsigned:
         raise TypeError("senders is required unless allow_unsigned=True")
-    impl = (registry or _default_registry).get(codec or ids.codec)
-    for label, ks in (("identities", ids), ("senders", snd)):
-        if ks is not None and ks.codec != impl.name:
-            raise TypeError(f"{label} holds {ks.codec!r} keys, but the codec is {impl.name!r}")
-    if not ids.has_secret:
-        raise KeySetError("identities hold no private key; open needs your own private keys")
+    impl = _codec_for(
+        registry,
+        codec or ids.codec,
+        sets=(("identities", ids), ("senders", snd)),
+        private=("identities", ids),
+    )
     when = _now(now)
     request = OpenRequest(
         envelope=raw,
-        identities=_identity_candidates(ids),
-        senders=_sender_candidates(snd, when),
+        identities=_rotation.identity_keys(ids),
+        senders=_rotation.sender_keys(snd, when),
         allow_unsigned=allow_unsigned,
         now=when,
         limits=limits,
@@ -170,8 +214,9 @@ def open(
             binary OpenPGP, or ASCII armor.
         identities: your own private keys. Decryption uses ENABLED keys only: the key the
             envelope names (JWE ``kid``, PGP key ids), or, when it names none, at most
-            ``limits.max_trials`` keys, primary first. Expired identity keys still decrypt
-            (disable them to stop); see docs/security.md.
+            ``limits.max_trials`` keys, primary first. Identity keys outside their validity
+            window (expired, or not yet valid) still decrypt: disable a key to stop it; see
+            docs/security.md.
         senders: the peer's public keys. A signature counts when it is valid and made by an
             ENABLED sender key inside its validity window; signatures by unknown keys are
             ignored.
@@ -192,7 +237,9 @@ def open(
             identity key. One fixed message; no cause is attached.
         InvalidSignature: decrypted and authenticated, but no valid signature by a trusted
             sender key (HTTP 401 in Google's protocol).
-        TypeError: wrong argument types (a programming error, not bad input).
+        TypeError: wrong argument types, or ``senders`` None without ``allow_unsigned``
+            (a programming error, not bad input).
+        KeySetError: a key set of another codec, or ``identities`` with no private key.
     """
     return open_detailed(
         envelope,
@@ -214,11 +261,29 @@ def _now(now: datetime | None) -> datetime:
     return now
 
 
-def _identity_candidates(keys: KeySet) -> tuple[Key, ...]:
-    return tuple(k for k in keys.enabled() if k.has_secret)
 
+def generate_key(
+    *,
+    kid: str,
+    use: str | None = "enc",
+    size: int = DEFAULT_RSA_BITS,
+    legacy: bool = False,
+    algorithms: Iterable[str] | None = None,
+    not_after: datetime | None = None,
+) -> Key:
+    """Generate a fresh RSA key for the JWE codec (OpenPGP keys: `codecs.pgp.generate_pgp_key`).
 
-def _sender_candidates(keys: KeySet | None, when: datetime) -> tuple[Key, ...]:
-    if keys is None:
-        return ()
-    return tuple(k for k in keys.enabled() if k.is_valid_at(when))
+    Args:
+        kid: its key id.
+        use: ``"enc"``, ``"sig"`` or None.
+        size: modulus size in bits (at least 2048, Google's rules; 3072 by default).
+        legacy: bind an encryption key to RSA1_5 (Google's legacy JWE text).
+        algorithms: explicit algorithm binding instead of the defaults.
+        not_after: end of the validity window (keys should expire within a year).
+    """
+    # Imported here so that `import gpay_envelope` does not load joserfc.
+    from .codecs.jwe import generate_key as generate
+
+    return generate(
+        kid=kid, use=use, size=size, legacy=legacy, algorithms=algorithms, not_after=not_after
+    )

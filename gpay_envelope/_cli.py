@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from . import __version__
-from ._api import open_detailed, seal
-from ._keyio import generate_key
+from ._api import generate_key, open_detailed, seal
 from ._keys import Key, KeySet, KeyStatus, utcnow
 from .codecs import DEFAULT_LIMITS
 from .errors import EnvelopeError, InvalidEnvelope, InvalidSignature, KeySetError

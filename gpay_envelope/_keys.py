@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+from ._formats import handler
+from ._policy import MIN_RSA_BITS
 from .errors import KeyNotFound, KeySetError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["Key", "KeyMaterial", "KeySet", "KeyStatus", "route"]
+__all__ = ["Key", "KeyMaterial", "KeySet", "KeyStatus", "utcnow"]
 
-MIN_RSA_BITS = 2048
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+").fullmatch
 _KEEP: Any = object()  # "argument not given", for with_validity
 _USES = (None, "enc", "sig")
@@ -50,6 +51,10 @@ class KeyMaterial(Protocol):
     def public(self) -> KeyMaterial:
         """The same key without its private half."""
 
+    def check_binding(self, kid: str, use: str | None, algorithms: frozenset[str]) -> None:
+        """Raise `KeySetError` when this key may not be bound to ``algorithms`` and ``use``
+        (each codec knows which algorithms fit its keys)."""
+
 
 def _aware(name: str, value: datetime | None) -> datetime | None:
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
@@ -78,6 +83,7 @@ class Key:
         "_material",
         "_not_after",
         "_not_before",
+        "_secret",
         "_status",
         "_use",
     )
@@ -90,6 +96,7 @@ class Key:
     _algorithms: frozenset[str]
     _use: str | None
     _material: KeyMaterial
+    _secret: bool
 
     def __init__(
         self,
@@ -117,10 +124,7 @@ class Key:
         algs = frozenset(algorithms)
         if not algs:
             raise KeySetError(f"key {kid!r} is bound to no algorithm")
-        if codec == "jwe":
-            from ._keyio import check_binding
-
-            check_binding(kid, material.kty, use, algs)
+        material.check_binding(kid, use, algs)
         if material.kty == "RSA" and material.size < MIN_RSA_BITS:
             raise KeySetError(
                 f"key {kid!r} is RSA-{material.size}; at least RSA-{MIN_RSA_BITS} is required"
@@ -140,6 +144,8 @@ class Key:
         setter(self, "_algorithms", algs)
         setter(self, "_use", use)
         setter(self, "_material", material)
+        # Read once: open() asks every candidate key, and the material's answer never changes.
+        setter(self, "_secret", bool(material.has_secret))
 
     def _replace(self, **changes: Any) -> Key:
         fields: dict[str, Any] = {
@@ -194,7 +200,7 @@ class Key:
     @property
     def has_secret(self) -> bool:
         """True when the key holds its private half."""
-        return self._material.has_secret
+        return self._secret
 
     @property
     def kty(self) -> str:
@@ -253,32 +259,28 @@ class Key:
         """A copy bound to other algorithms."""
         return self._replace(algorithms=algorithms)
 
-    # -- loaders (implemented in _keyio) --------------------------------------------------
+    # -- loaders and export (implemented by the codec that owns the format) -----------------
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any] | str | bytes, **kwargs: Any) -> Key:
         """Load one JWK (a dict or its JSON). See `KeySet.from_jwks` for the keyword options."""
-        from ._keyio import key_from_jwk
-
-        return key_from_jwk(jwk, **kwargs)
+        key: Key = handler("from_jwk")(jwk, **kwargs)
+        return key
 
     @classmethod
     def from_pem(cls, pem: bytes, *, kid: str, **kwargs: Any) -> Key:
         """Load an RSA or EC key from PEM (private or public) as a JWE-codec key."""
-        from ._keyio import key_from_pem
-
-        return key_from_pem(pem, kid=kid, **kwargs)
+        key: Key = handler("from_pem")(pem, kid=kid, **kwargs)
+        return key
 
     def to_jwk(self, *, include_private: bool = False) -> dict[str, Any]:
         """Export as a JWK dict; public only unless ``include_private`` is true."""
-        from ._keyio import key_to_jwk
-
-        return key_to_jwk(self, include_private=include_private)
+        jwk: dict[str, Any] = handler("to_jwk")(self, include_private=include_private)
+        return jwk
 
     def to_pgp(self, *, include_private: bool = False) -> bytes:
         """Export a PGP-codec key, armored; public only unless ``include_private`` is true."""
-        from .codecs.pgp import key_to_pgp
-
-        return key_to_pgp(self, include_private=include_private)
+        armored: bytes = handler("to_pgp")(self, include_private=include_private)
+        return armored
 
     # -- safety ---------------------------------------------------------------------------
     def __setattr__(self, name: str, value: object) -> NoReturn:
@@ -316,12 +318,13 @@ class KeySet:
             primary.
     """
 
-    __slots__ = ("_by_kid", "_enabled", "_keys", "_primary")
+    __slots__ = ("_by_kid", "_enabled", "_keys", "_primary", "_secret_enabled")
 
     _keys: tuple[Key, ...]
     _primary: str
     _by_kid: dict[str, Key]
     _enabled: tuple[Key, ...]
+    _secret_enabled: tuple[Key, ...]
 
     def __init__(self, keys: Iterable[Key], *, primary: str) -> None:
         ks = tuple(keys)
@@ -349,9 +352,9 @@ class KeySet:
         object.__setattr__(self, "_primary", primary)
         object.__setattr__(self, "_by_kid", by_kid)
         # The set is immutable, so the order open() walks is computed once, not per message.
-        object.__setattr__(
-            self, "_enabled", tuple(k for k in ordered if k.status is KeyStatus.ENABLED)
-        )
+        enabled = tuple(k for k in ordered if k.status is KeyStatus.ENABLED)
+        object.__setattr__(self, "_enabled", enabled)
+        object.__setattr__(self, "_secret_enabled", tuple(k for k in enabled if k.has_secret))
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -384,6 +387,10 @@ class KeySet:
     def enabled(self) -> tuple[Key, ...]:
         """ENABLED keys, primary first, then in set order."""
         return self._enabled
+
+    def secret_enabled(self) -> tuple[Key, ...]:
+        """ENABLED keys holding a private half, primary first, then in set order."""
+        return self._secret_enabled
 
     def primary_first(self) -> tuple[Key, ...]:
         """All keys, primary first, then in set order."""
@@ -433,7 +440,7 @@ class KeySet:
         """The same set with every private half removed: what you hand to your peer."""
         return KeySet((k.public() for k in self._keys), primary=self._primary)
 
-    # -- loaders and export (implemented in _keyio) ---------------------------------------
+    # -- loaders and export (implemented by the codec that owns the format) -----------------
     @classmethod
     def from_jwks(
         cls,
@@ -456,9 +463,7 @@ class KeySet:
         (P-256) for signatures. RSA1_5 is never implied. A JWK's non-standard ``nbf`` and
         ``exp`` members (seconds since the epoch) set its validity window.
         """
-        from ._keyio import keys_from_jwks
-
-        keys = keys_from_jwks(jwks, **kwargs)
+        keys: list[Key] = handler("from_jwks")(jwks, **kwargs)
         if not keys:
             raise KeySetError("the JWK Set holds no keys")
         return cls(keys, primary=primary if primary is not None else keys[0].kid)
@@ -488,11 +493,9 @@ class KeySet:
         or ``{fingerprint: passphrase}``. ``primary`` is a fingerprint; defaults to the first
         key.
         """
-        from .codecs.pgp import keys_from_pgp
-
         failure = None
         try:
-            keys = keys_from_pgp(data, passphrase=passphrase, **kwargs)
+            keys: list[Key] = handler("from_pgp")(data, passphrase=passphrase, **kwargs)
         except KeySetError as exc:
             failure = str(exc)
         # Raised afresh with the passphrase dropped, so no frame of the traceback holds it.
@@ -528,20 +531,3 @@ class KeySet:
     def __repr__(self) -> str:
         return f"KeySet(codec={self.codec!r}, primary={self._primary!r}, keys={list(self._keys)!r})"
 
-
-def route(
-    keys: Sequence[Key],
-    *,
-    named: Callable[[Key], bool] | None,
-    limit: int,
-) -> tuple[Key, ...]:
-    """The keys to try for one envelope, in order, never more than ``limit``.
-
-    ``keys`` are the candidates already filtered for status, purpose and algorithm, primary
-    first. When the envelope names keys (``named`` is a predicate over key ids or key ids of
-    subkeys), only the named ones are tried: an envelope that names only unknown keys gets no
-    trial at all. When it names none (``named`` is None), up to ``limit`` candidates are tried
-    in order, so an attacker cannot buy more private-key operations than that.
-    """
-    chosen = [k for k in keys if named(k)] if named is not None else list(keys)
-    return tuple(chosen[: max(0, limit)])

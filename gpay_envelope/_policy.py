@@ -22,7 +22,6 @@ __all__ = [
     "MAX_RSA_BITS",
     "MIN_RSA_BITS",
     "ONE_YEAR",
-    "check_rsa_size",
 ]
 
 #: Smallest RSA modulus accepted anywhere, for any use.
@@ -48,11 +47,3 @@ FLAG_SIGN: Final = 0x02
 #: "Encrypt communications" and "encrypt storage": either makes a part an encryption key.
 FLAG_ENCRYPT: Final = 0x04 | 0x08
 
-
-def check_rsa_size(bits: int) -> str | None:
-    """Why an RSA modulus of ``bits`` is refused, or None when it is within the rules."""
-    if bits < MIN_RSA_BITS:
-        return f"RSA-{bits}; at least RSA-{MIN_RSA_BITS} is required"
-    if bits > MAX_RSA_BITS:
-        return f"RSA-{bits}; at most RSA-{MAX_RSA_BITS} is supported"
-    return None

@@ -395,7 +395,7 @@ def _parse_key_bytes(
     kid: str | None,
     use: str | None,
 ) -> list[Key]:
-    from ._keyio import key_from_jwk, key_from_pem, keys_from_jwks
+    from .codecs.jwe import key_from_jwk, key_from_pem, keys_from_jwks
 
     head = data.lstrip()[:32]
     keys: list[Key]

@@ -5,11 +5,12 @@ Nothing here is for production: `FakeCodec` provides no confidentiality or authe
 
 from __future__ import annotations
 
+from . import _rotation
+from ._api import generate_key
 from ._b64 import b64url_decode, b64url_encode
-from ._keyio import generate_key
-from ._keys import KeySet, route
+from ._keys import Key, KeySet
 from .codecs import CodecRegistry, OpenRequest, OpenResult, SealRequest
-from .errors import InvalidEnvelope, InvalidSignature, SealError
+from .errors import InvalidEnvelope, InvalidSignature
 
 __all__ = ["FakeCodec", "fake_registry", "make_jwe_keysets"]
 
@@ -37,16 +38,15 @@ class FakeCodec:
     """
 
     profiles: tuple[str, ...] = ("fake",)
+    fan_out = False
 
     def __init__(self, name: str = "jwe") -> None:
         self.name = name
 
     def seal(self, request: SealRequest) -> bytes:
         """``FAKE.<recipient kid>.<signer kid>.<payload>``, all base64url."""
-        rk = request.recipients.primary
-        if not rk.usable_at(request.now):
-            raise SealError(f"the recipients' primary {rk.kid!r} is expired or not yet valid")
-        signer = request.signer.primary.kid if request.signer is not None else ""
+        rk = request.recipients[0]
+        signer = request.signers[0].kid if request.signers else ""
         parts = [rk.kid.encode(), signer.encode(), request.plaintext]
         return b"FAKE." + b".".join(b64url_encode(p, pad=False) for p in parts)
 
@@ -60,7 +60,12 @@ class FakeCodec:
             kid_s, signer_s = kid.decode(), signer.decode()
         except ValueError:
             raise InvalidEnvelope from None
-        found = route(request.identities, named=lambda k: k.kid == kid_s, limit=1)
+        found = [
+            key
+            for _, key in _rotation.attempts(
+                (kid_s,), request.identities, names=_names, budget=request.trials
+            )
+        ]
         if not found:
             raise InvalidEnvelope from None
         if not signer_s:
@@ -70,6 +75,10 @@ class FakeCodec:
         if not any(k.kid == signer_s for k in request.senders):
             raise InvalidSignature from None
         return OpenResult(plaintext, self.name, found[0].kid, (signer_s,), ("fake",))
+
+
+def _names(kid: str, key: Key) -> bool:
+    return key.kid == kid
 
 
 def fake_registry(name: str = "jwe") -> CodecRegistry:

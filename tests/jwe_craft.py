@@ -8,7 +8,7 @@ from joserfc import jwe
 from joserfc._rfc7516.models import JWEZipModel
 
 import gpay_envelope as ge
-from gpay_envelope.codecs import jwe as jwe_mod
+from gpay_envelope.codecs.jwe import _joserfc as jx
 
 
 class PassThrough(JWEZipModel):
@@ -26,7 +26,7 @@ class PassThrough(JWEZipModel):
 
 def craft_raw(header: dict[str, Any], content: bytes, key: ge.Key) -> bytes:
     """A compact JWE with exactly this header; with ``zip`` the content is sent as it is."""
-    registry = jwe_mod._JWERegistry(max_ciphertext=1 << 24, inflate_cap=1 << 20)
+    registry = jx.OpenJWERegistry(max_ciphertext=1 << 24, inflate_cap=1 << 20)
     raw = PassThrough()
     registry.get_zip = lambda name: raw  # type: ignore[method-assign]
     return jwe.encrypt_compact(header, content, key.material.jose, registry=registry).encode()

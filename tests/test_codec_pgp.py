@@ -39,10 +39,10 @@ from pgp_fixtures import (
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode, b64url_encode
-from gpay_envelope.codecs import _openpgp as op
-from gpay_envelope.codecs import pgp
-from gpay_envelope.codecs._openpgp_pgpy import load_pgpy, needed_names
 from gpay_envelope.codecs.pgp import PGPMaterial, generate_pgp_key, key_to_pgp, keys_from_pgp
+from gpay_envelope.codecs.pgp import _codec as pgp
+from gpay_envelope.codecs.pgp import _openpgp as op
+from gpay_envelope.codecs.pgp._pgpy import load_pgpy, needed_names
 
 MSG = b'{"requestHeader": {"requestId": "abc"}, "amount": "1000"}'
 T0 = int(time.time()) - DAY
@@ -862,7 +862,7 @@ def test_generate_pgp_key_follows_googles_rules() -> None:
 
 def test_keys_of_other_codecs_are_refused(pgp_keys: Party) -> None:
     jwe = ge.generate_key(kid="jwe", size=2048)
-    with pytest.raises(ge.SealError):
+    with pytest.raises(ge.KeySetError, match="'jwe' keys, but the codec is 'pgp'"):
         ge.seal(MSG, recipients=pgp_keys.public("g1"), signer=keyset(jwe), codec="pgp")
 
 

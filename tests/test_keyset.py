@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 import gpay_envelope as ge
-from gpay_envelope._keys import route
+from gpay_envelope._rotation import TrialBudget, attempts
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
@@ -50,6 +50,9 @@ def test_mixed_codecs_refused(partner) -> None:
 
         def public(self) -> FakePGP:
             return self
+
+        def check_binding(self, kid: str, use: str | None, algorithms: frozenset[str]) -> None:
+            return None
 
     pgp_like = ge.Key(kid="pgp-1", codec="pgp", material=FakePGP(), algorithms={"openpgp"})
     with pytest.raises(ge.KeySetError, match="one codec"):
@@ -220,12 +223,17 @@ def test_validity_window(partner) -> None:
     assert ge.Key.from_jwk(jwk).not_after == NOW + timedelta(days=365)
 
 
+def _route(keys, kid, limit):
+    pairs = attempts((kid,), keys, names=lambda h, k: k.kid == h, budget=TrialBudget(limit))
+    return tuple(key for _, key in pairs)
+
+
 def test_route_bounds_trials(spare_keys) -> None:
     keys = list(spare_keys)
-    assert route(keys, named=None, limit=3) == tuple(keys[:3])
-    assert route(keys, named=lambda k: k.kid == "spare-3", limit=3) == (keys[3],)
-    assert route(keys, named=lambda k: k.kid == "unknown", limit=3) == ()
-    assert route(keys, named=None, limit=0) == ()
+    assert _route(keys, None, 3) == tuple(keys[:3])
+    assert _route(keys, "spare-3", 3) == (keys[3],)
+    assert _route(keys, "unknown", 3) == ()
+    assert _route(keys, None, 0) == ()
 
 
 def test_weak_rsa_jwk_refused_without_a_warning() -> None:

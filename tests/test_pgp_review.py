@@ -23,10 +23,10 @@ from pgp_fixtures import DAY, Party, Spec, Sub, build_key, encrypt_raw, keyset, 
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode, b64url_encode
-from gpay_envelope.codecs import _openpgp as op
-from gpay_envelope.codecs import pgp
-from gpay_envelope.codecs._openpgp_keys import fingerprint, public_key_body
+from gpay_envelope.codecs.pgp import _codec as pgp
+from gpay_envelope.codecs.pgp import _openpgp as op
 from gpay_envelope.codecs.pgp import key_to_pgp, keys_from_pgp
+from gpay_envelope.codecs.pgp._keys import fingerprint, public_key_body
 
 MSG = b'{"requestHeader": {"requestId": "review"}, "amount": "1"}'
 NOW = int(time.time())
@@ -561,7 +561,7 @@ def _printed(value: object) -> str:
 
 
 def test_a_failed_key_load_leaves_no_passphrase_reachable(party: Party) -> None:
-    from gpay_envelope.codecs._openpgp_pgpy import protect
+    from gpay_envelope.codecs.pgp._pgpy import protect
 
     secret = "right " + os.urandom(8).hex()
     protected = protect(party.keys["g1"].material.export(include_private=True), secret)  # type: ignore[attr-defined]
@@ -587,7 +587,7 @@ def test_a_failed_key_load_leaves_no_passphrase_reachable(party: Party) -> None:
 
 
 def test_internal_key_objects_do_not_print_secret_material() -> None:
-    from gpay_envelope.codecs._openpgp_keys import _read_public, secret_key_body, split_keys
+    from gpay_envelope.codecs.pgp._keys import _read_public, secret_key_body, split_keys
 
     pub = public_key_body(_rsa(2).public_key(), T0)
     sub = public_key_body(_rsa(3).public_key(), T0)

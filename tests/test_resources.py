@@ -49,9 +49,10 @@ from pgp_fixtures import Party, encrypt_raw, pgp_party
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode, b64url_encode
-from gpay_envelope.codecs import _openpgp as op
-from gpay_envelope.codecs import jwe as jwe_mod
-from gpay_envelope.codecs import pgp
+from gpay_envelope.codecs.jwe import _codec as jwe_mod
+from gpay_envelope.codecs.jwe import _joserfc as jx
+from gpay_envelope.codecs.pgp import _codec as pgp
+from gpay_envelope.codecs.pgp import _openpgp as op
 from gpay_envelope.codecs.pgp import key_to_pgp
 
 MIB = 1 << 20
@@ -648,7 +649,7 @@ def test_jws_without_kid_costs_at_most_max_trials_checks(
 ) -> None:
     signers = [ge.generate_key(kid=f"jws-{i}", use="sig", size=2048) for i in range(4)]
     senders = ge.KeySet([k.public() for k in signers], primary="jws-0")
-    registry = jwe_mod._registries(1 << 20, 1 << 21).jws
+    registry = jx.registries(1 << 20, 1 << 21).jws
     jose = signers[3].material.jose  # type: ignore[attr-defined]
     inner = jwe_mod.jws.serialize_compact({"alg": "RS256"}, MSG, jose, registry=registry)
     key = google.identities.primary
@@ -747,7 +748,7 @@ def test_pgp_signature_checks_are_bounded_per_signature(
 def content_decryptions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """CEK length of every A256CBC-HS512 content decryption (JWE)."""
     seen: list[int] = []
-    enc = jwe_mod._registries(LIMITS.max_plaintext, LIMITS.max_envelope).jwe.get_enc(
+    enc = jx.registries(LIMITS.max_plaintext, LIMITS.max_envelope).jwe.get_enc(
         "A256CBC-HS512"
     )
     real = enc.decrypt

@@ -18,7 +18,8 @@ from jwe_craft import craft_raw
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_encode
 from gpay_envelope.codecs import OpenRequest
-from gpay_envelope.codecs import jwe as jwe_mod
+from gpay_envelope.codecs.jwe import _codec as jwe_mod
+from gpay_envelope.codecs.jwe import _joserfc as jx
 
 SECRET = b'{"pan":"4111111111111111","cvc":"123"}'
 
@@ -26,7 +27,7 @@ SECRET = b'{"pan":"4111111111111111","cvc":"123"}'
 def _craft(header: dict[str, Any], payload: bytes, key: ge.Key, *, raw_zip: bool = False) -> bytes:
     if raw_zip:
         return craft_raw(header, payload, key)
-    registry = jwe_mod._JWERegistry(max_ciphertext=1 << 24, inflate_cap=1 << 24)
+    registry = jx.OpenJWERegistry(max_ciphertext=1 << 24, inflate_cap=1 << 24)
     return jwe.encrypt_compact(header, payload, key.material.jose, registry=registry).encode()
 
 
@@ -130,7 +131,7 @@ def test_sender_key_binding_is_enforced(partner, google) -> None:
         {"alg": "PS256", "kid": sk.kid},
         SECRET,
         sk.material.jose,
-        registry=jwe_mod._registries(1 << 20, 1 << 21).jws,
+        registry=jx.registries(1 << 20, 1 << 21).jws,
     ).encode()
     token = _craft(
         {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "google-enc-1", "cty": "JWT"},
@@ -149,8 +150,8 @@ def test_sender_key_binding_is_enforced(partner, google) -> None:
 
 def test_signing_key_in_identities_gets_no_private_key_operation(partner, google, monkeypatch):
     calls: list[object] = []
-    real = jwe_mod._perform_decrypt
-    monkeypatch.setattr(jwe_mod, "_perform_decrypt", lambda o, r: (calls.append(o), real(o, r)))
+    real = jx.perform_decrypt
+    monkeypatch.setattr(jx, "perform_decrypt", lambda o, r: (calls.append(o), real(o, r)))
     sig_key = google.signer.primary  # use "sig", RSA, holds a private key
     token = _craft(
         {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": sig_key.kid},
@@ -201,13 +202,13 @@ def test_dotted_unsigned_plaintext_is_not_mistaken_for_a_jws(google, text) -> No
 
 def test_unsigned_envelope_inflates_no_further_than_the_plaintext_cap(google, monkeypatch):
     caps: list[int] = []
-    real = jwe_mod._StrictDeflate.decompress
+    real = jx.StrictDeflate.decompress
 
     def spy(self: Any, s: bytes) -> bytes:
         caps.append(self.cap)
         return real(self, s)
 
-    monkeypatch.setattr(jwe_mod._StrictDeflate, "decompress", spy)
+    monkeypatch.setattr(jx.StrictDeflate, "decompress", spy)
     limits = ge.Limits(max_plaintext=1000)
     env = ge.seal(
         b"a" * 1001,
@@ -277,8 +278,8 @@ def test_seal_request_repr_hides_the_plaintext(partner, google) -> None:
 
     req = SealRequest(
         plaintext=SECRET,
-        recipients=google.public_enc,
-        signer=None,
+        recipients=tuple(google.public_enc),
+        signers=(),
         profile=None,
         now=datetime.now(timezone.utc),
         limits=ge.DEFAULT_LIMITS,

@@ -40,9 +40,10 @@ from pgp_fixtures import Party, encrypt_raw, pgp_party
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode
-from gpay_envelope.codecs import _openpgp as op
-from gpay_envelope.codecs import jwe as jwe_mod
-from gpay_envelope.codecs import pgp
+from gpay_envelope.codecs.jwe import _codec as jwe_mod
+from gpay_envelope.codecs.jwe import _joserfc as jx
+from gpay_envelope.codecs.pgp import _codec as pgp
+from gpay_envelope.codecs.pgp import _openpgp as op
 
 MSG = b'{"requestHeader":{"requestId":"mutation"},"amount":"7.00"}'
 SETTINGS = settings(
@@ -243,7 +244,7 @@ def test_nested_jws_header_changed(
 ) -> None:
     """The JWS inside, re-encrypted the way anybody can: a changed JWS header is
     InvalidSignature (signature over the header), never anything else."""
-    registry = jwe_mod._registries(1 << 20, 1 << 21)
+    registry = jx.registries(1 << 20, 1 << 21)
     sk = partner.signer.primary
     jose = sk.material.jose  # type: ignore[attr-defined]
     jws = jwe_mod.jws.serialize_compact({"alg": "RS256", "kid": sk.kid}, MSG, jose,

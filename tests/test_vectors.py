@@ -13,7 +13,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 import gpay_envelope as ge
-from gpay_envelope.codecs import jwe as jwe_mod
+from gpay_envelope.codecs.jwe import _joserfc as jx
 
 VECTORS = Path(__file__).parent / "vectors"
 COOKBOOK = VECTORS / "rfc7520-cookbook"
@@ -76,7 +76,7 @@ def test_cookbook_rs256_jws_verifies_inside_our_jwe(google) -> None:
         {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "google-enc-1", "cty": "JWT"},
         case["output"]["compact"].encode(),
         google.identities.primary.material.jose,
-        registry=jwe_mod._registries(1 << 20, 1 << 21).jwe,
+        registry=jx.registries(1 << 20, 1 << 21).jwe,
     )
     res = ge.open_detailed(
         token, identities=google.identities, senders=ge.KeySet([signer], primary=signer.kid)
@@ -165,8 +165,8 @@ def test_wycheproof_rsa1_5_unwrap_model(key: RSAKey, test: dict[str, Any]) -> No
     msg = bytes.fromhex(test["msg"])
     ct = bytes.fromhex(test["ct"])
     enc = _ENC_FOR_SIZE.get(len(msg), "A256CBC-HS512")
-    size = jwe_mod._CEK_BYTES[enc]
-    cek = jwe_mod._RSA15_MODEL.decrypt_cek(_Recipient(key, ct, enc))  # type: ignore[arg-type]
+    size = jx.CEK_BYTES[enc]
+    cek = jx._RSA15_MODEL.decrypt_cek(_Recipient(key, ct, enc))  # type: ignore[arg-type]
     assert len(cek) == size  # never raises, always a CEK of the right size
     if test["result"] == "valid" and len(msg) == size:
         assert cek == msg
@@ -178,7 +178,7 @@ def test_wycheproof_rsa1_5_unwrap_model(key: RSAKey, test: dict[str, Any]) -> No
 def test_wycheproof_rsa_oaep_256_model(key: RSAKey, test: dict[str, Any]) -> None:
     if test.get("label"):
         pytest.skip("JOSE RSA-OAEP-256 uses no label")
-    model = jwe_mod._registries(1 << 20, 1 << 21).jwe.get_alg("RSA-OAEP-256")
+    model = jx.registries(1 << 20, 1 << 21).jwe.get_alg("RSA-OAEP-256")
     rcpt = _Recipient(key, bytes.fromhex(test["ct"]), "A256GCM")
     if test["result"] == "valid":
         assert model.decrypt_cek(rcpt) == bytes.fromhex(test["msg"])  # type: ignore[arg-type]

@@ -1,11 +1,12 @@
-"""The pluggable codec layer: keys in, bytes out, no rotation policy of its own.
+"""The pluggable codec layer (hazmat): keys in, bytes out, no rotation policy of its own.
 
-A codec turns plaintext into an envelope for a set of candidate keys and back. The policy
-(which keys are candidates, size caps, the trial bound, the error contract) lives in
-`gpay_envelope.seal` / `gpay_envelope.open`, which hand every codec the same `SealRequest` /
-`OpenRequest`. A codec raises `InvalidEnvelope` for anything wrong with untrusted input before
-or at decryption and `InvalidSignature` after it; anything else it lets escape is turned into
-`InvalidEnvelope` by the caller.
+A codec turns plaintext into an envelope for the keys it is handed and back. Which keys those
+are, in which order they are tried and how many (`gpay_envelope._rotation`), the size caps and
+the error contract (`gpay_envelope.seal` / `gpay_envelope.open`) are decided above it: every
+codec gets the same `SealRequest` / `OpenRequest`, reports the key hints an envelope carries
+to `_rotation.attempts`, and performs the operations. A codec raises `InvalidEnvelope` for
+anything wrong with untrusted input before or at decryption and `InvalidSignature` after it;
+anything else it lets escape is turned into `InvalidEnvelope` by the caller.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from .._keys import Key, KeySet
+from .._keys import Key
+from .._rotation import TrialBudget
 from ..errors import UnsupportedCodec
 
 __all__ = [
@@ -59,11 +61,14 @@ DEFAULT_LIMITS = Limits()
 
 @dataclass(frozen=True, slots=True)
 class SealRequest:
-    """What `seal` hands a codec. Keys are already checked for status and validity."""
+    """What `seal` hands a codec: the keys `_rotation.sealing_keys` chose, primary first.
+
+    ``signers`` is empty only for an unsigned envelope (the caller opted in).
+    """
 
     plaintext: bytes = field(repr=False)
-    recipients: KeySet
-    signer: KeySet | None
+    recipients: tuple[Key, ...]
+    signers: tuple[Key, ...]
     profile: str | None
     now: datetime
     limits: Limits
@@ -73,9 +78,10 @@ class SealRequest:
 class OpenRequest:
     """What `open` hands a codec.
 
-    ``identities`` are the ENABLED keys holding a private half, primary first.
-    ``senders`` are the ENABLED sender keys valid at ``now``, primary first; empty when the
-    caller passed no sender set.
+    ``identities`` are the keys that may decrypt and ``senders`` the keys whose signatures
+    count (`_rotation.identity_keys` / `sender_keys`), primary first; ``senders`` is empty
+    when the caller passed no sender set. ``trials`` is the one budget of private-key
+    operations the whole envelope may spend (``limits.max_trials``), made with the request.
     """
 
     envelope: bytes = field(repr=False)
@@ -84,6 +90,11 @@ class OpenRequest:
     allow_unsigned: bool
     now: datetime
     limits: Limits
+    trials: TrialBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        # One fresh budget per request (per envelope); frozen, so set once, here.
+        object.__setattr__(self, "trials", TrialBudget(self.limits.max_trials))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +130,13 @@ class Codec(Protocol):
     Attributes:
         name: registry name, e.g. ``"jwe"``.
         profiles: named algorithm profiles accepted by `seal`; the first is the default.
+        fan_out: True when an envelope carries every usable recipient and signer key (PGP),
+            False when it carries the primary of each (JWE compact).
     """
 
     name: str
     profiles: tuple[str, ...]
+    fan_out: bool
 
     def seal(self, request: SealRequest) -> bytes:
         """Produce an envelope. Raises `SealError` when no usable key or profile fits."""

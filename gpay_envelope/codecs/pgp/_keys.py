@@ -30,7 +30,8 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..errors import KeySetError
+from ..._policy import MAX_RSA_BITS, MIN_RSA_BITS
+from ...errors import KeySetError
 from . import _openpgp as op
 
 __all__ = [
@@ -47,9 +48,6 @@ __all__ = [
 
 #: Seconds a creation time may lie in the future before the object counts as not yet valid.
 CLOCK_SKEW: Final = 600
-MIN_RSA_BITS: Final = 2048
-#: Larger keys are slow and no OpenPGP peer Google names makes them.
-MAX_RSA_BITS: Final = 8192
 MAX_KEYS: Final = 64
 _MAX_KEY_PACKETS: Final = 4096
 #: Self-signatures may be SHA-1: forging a binding needs a second preimage, not a collision,

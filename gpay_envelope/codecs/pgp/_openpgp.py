@@ -33,6 +33,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers import Cipher
 from cryptography.hazmat.primitives.ciphers.algorithms import AES
 
+from ... import _policy
+from ..._keyops import RSAPrivateOps
+
 __all__ = [
     "COMPRESSION_NAMES",
     "HASH_NAMES",
@@ -180,9 +183,10 @@ _UNDERSTOOD_SUBPACKETS: Final = frozenset(
     {2, 3, 4, 5, 7, 9, 11, 12, 16, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35}
 )
 
-FLAG_CERTIFY: Final = 0x01
-FLAG_SIGN: Final = 0x02
-FLAG_ENCRYPT: Final = 0x04 | 0x08
+# Key flags are Google's rules as much as wire format: defined once, in _policy.
+FLAG_CERTIFY: Final = _policy.FLAG_CERTIFY
+FLAG_SIGN: Final = _policy.FLAG_SIGN
+FLAG_ENCRYPT: Final = _policy.FLAG_ENCRYPT
 
 # Data packets may use partial body lengths; everything else must say its length up front.
 _PARTIAL_OK: Final = frozenset({TAG_COMPRESSED, TAG_SED, TAG_LITERAL, TAG_SEIPD})
@@ -627,7 +631,7 @@ def finish_digest(hasher: Any, sigtype: int, pkalg: int, hashalg: int, hashed: b
     return digest
 
 
-def rsa_sign(key: rsa.RSAPrivateKey, hashalg: int, digest: bytes) -> bytes:
+def rsa_sign(key: RSAPrivateOps, hashalg: int, digest: bytes) -> bytes:
     """RSASSA-PKCS1-v1_5 over a precomputed digest."""
     return key.sign(digest, _PKCS1, Prehashed(_CRYPTO_HASHES[hashalg]))
 
@@ -649,7 +653,7 @@ def rsa_verify(key: rsa.RSAPublicKey, sig: Signature, digest: bytes) -> bool:
 
 
 def signature_body(
-    key: rsa.RSAPrivateKey,
+    key: RSAPrivateOps,
     *,
     sigtype: int,
     hashalg: int,

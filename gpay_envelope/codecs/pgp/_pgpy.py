@@ -33,8 +33,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..errors import KeySetError
-from ._openpgp_keys import ParsedKey
+from ...errors import KeySetError
+from ._keys import ParsedKey
 
 __all__ = ["load_pgpy", "needed_names", "protect", "secret_keys"]
 

@@ -12,13 +12,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from ._b64 import b64url_decode
-from ._keys import MIN_RSA_BITS, Key, KeyStatus
-from .errors import KeySetError
+from ..._b64 import b64url_decode
+from ..._keyops import RSAPrivateOps
+from ..._keys import Key, KeyStatus
+from ..._policy import DEFAULT_RSA_BITS, MIN_RSA_BITS
+from ...errors import KeySetError
+from ._algs import JWE_KEY_ALGS, JWS_ALGS
 
 __all__ = [
-    "JWE_KEY_ALGS",
-    "JWS_ALGS",
     "JWKMaterial",
     "generate_key",
     "key_from_jwk",
@@ -26,11 +27,6 @@ __all__ = [
     "key_to_jwk",
     "keys_from_jwks",
 ]
-
-#: Key-management algorithms a JWE-codec key may be bound to.
-JWE_KEY_ALGS = frozenset({"RSA-OAEP-256", "RSA-OAEP", "RSA1_5"})
-#: Signature algorithms a JWE-codec key may be bound to (for the nested JWS).
-JWS_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256"})
 
 _DEFAULT_ENC = ("RSA-OAEP-256", "RSA-OAEP")
 _DEFAULT_RSA_SIG = ("RS256", "PS256")
@@ -80,6 +76,16 @@ class JWKMaterial:
     @property
     def expires(self) -> datetime | None:
         return None
+
+    @property
+    def private_ops(self) -> RSAPrivateOps | None:
+        """The RSA private half, seen through the one private-key interface (None for a
+        public or an EC key). joserfc reaches the same object through ``get_op_key``."""
+        native = self.native
+        return native if isinstance(native, rsa.RSAPrivateKey) else None
+
+    def check_binding(self, kid: str, use: str | None, algorithms: frozenset[str]) -> None:
+        check_binding(kid, self.kty, use, algorithms)
 
     def public(self) -> JWKMaterial:
         if isinstance(self.native, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
@@ -292,7 +298,7 @@ def generate_key(
     *,
     kid: str,
     use: str | None = "enc",
-    size: int = 3072,
+    size: int = DEFAULT_RSA_BITS,
     legacy: bool = False,
     algorithms: Iterable[str] | None = None,
     not_after: datetime | None = None,
@@ -302,13 +308,13 @@ def generate_key(
     Args:
         kid: its key id.
         use: ``"enc"``, ``"sig"`` or None.
-        size: modulus size in bits (at least 2048; Google's rules; 3072 by default).
+        size: modulus size in bits (at least `MIN_RSA_BITS`, Google's rules; 3072 by default).
         legacy: also bind an encryption key to RSA1_5 (legacy Google JWE text).
         algorithms: explicit algorithm binding instead of the defaults.
         not_after: end of the validity window (keys should expire within a year).
     """
-    if size < 2048:
-        raise KeySetError(f"RSA-{size} is too small; at least RSA-2048 is required")
+    if size < MIN_RSA_BITS:
+        raise KeySetError(f"RSA-{size} is too small; at least RSA-{MIN_RSA_BITS} is required")
     native = rsa.generate_private_key(public_exponent=65537, key_size=size)
     return _bind(
         kid,

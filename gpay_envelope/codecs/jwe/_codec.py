@@ -1,0 +1,283 @@
+"""JWE codec: compact JWE (RFC 7516) with an optional nested compact JWS (RFC 7515), on joserfc.
+
+Profiles (``seal``):
+
+- ``signed`` (default; Google's current "JWE encryption with JWS signing" text): a JWS
+  (RS256 by default; PS256 or ES256 when the signing key is bound to them) nested in a compact
+  JWE with RSA-OAEP-256 + A256GCM, ``cty: "JWT"``.
+- ``legacy`` / ``legacy-a128`` (Google's older JWE text): RSA1_5 key management, A256CBC-HS512
+  / A128CBC-HS256, ``zip: "DEF"``; nested JWS when a signer is given, unsigned only when the
+  caller opts in.
+
+``open`` accepts the allow-listed algorithms of both families, and each key only with the
+algorithms it is bound to. What the codec adds to joserfc lives in `_joserfc` (RSA1_5 with
+random CEK substitution, strict DEFLATE, capped registries); this module adds a start-up check
+that the OpenSSL in use does implicit rejection (without it RSA1_5 is refused on open: timing
+would still differ), and the opaque error. Which keys are tried, in which order and how many,
+is `gpay_envelope._rotation`'s decision.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from joserfc import jwe, jws
+from joserfc.errors import JoseError
+
+from ... import _rotation
+from ..._b64 import b64url_decode
+from ..._keys import Key
+from ...errors import InvalidEnvelope, InvalidSignature, SealError, UnsupportedCodec
+from .. import OpenRequest, OpenResult, SealRequest
+from . import _joserfc as jx
+from ._algs import (
+    JWE_HEADERS,
+    JWS_HEADERS,
+    JWS_OPEN_ALGS,
+    OPEN_ALGS,
+    OPEN_ENCS,
+    PROFILES,
+    SIGN_PREFERENCE,
+)
+from ._keyio import JWKMaterial
+
+__all__ = ["JWECodec", "implicit_rejection_ok"]
+
+log = logging.getLogger("gpay_envelope")
+
+_JWS_SHAPE = re.compile(rb"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+")
+
+
+# -- RSA1_5 --------------------------------------------------------------------------------
+
+def probe_decrypt(key: rsa.RSAPrivateKey, ciphertext: bytes) -> bytes:
+    return key.decrypt(ciphertext, padding.PKCS1v15())
+
+
+@functools.cache
+def implicit_rejection_ok() -> bool:
+    """Whether the RSA backend answers a bad PKCS#1 v1.5 padding with a synthetic message
+    (implicit rejection, OpenSSL >= 3.2) instead of an error.
+
+    Checked once per process, by behaviour rather than by version number, so a provider that
+    skips implicit rejection (an HSM, a distribution build) is caught too.
+    """
+    # A throwaway key that only probes the backend; its size does not matter, its speed does.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+    n = key.public_key().public_numbers().n
+    size = (n.bit_length() + 7) // 8
+    bad = b"\x00\x03" + b"\xff" * (size - 2)  # block type 3: never valid PKCS#1 v1.5
+    ciphertext = pow(int.from_bytes(bad, "big"), 65537, n).to_bytes(size, "big")
+    try:
+        probe_decrypt(key, ciphertext)
+    except ValueError:
+        return False
+    return True
+
+
+class JWECodec:
+    """Compact JWE with nested JWS. See the module docstring for profiles and safety rules."""
+
+    name = "jwe"
+    profiles = tuple(PROFILES)
+    fan_out = False
+
+    def __init__(self) -> None:
+        self.rsa1_5_decrypt = implicit_rejection_ok()
+        if not self.rsa1_5_decrypt:
+            log.warning(
+                "the RSA backend does not do implicit rejection for PKCS#1 v1.5: "
+                "RSA1_5 envelopes will not be opened (upgrade to cryptography>=50 wheels)"
+            )
+
+    # -- seal ------------------------------------------------------------------------------
+    def seal(self, request: SealRequest) -> bytes:
+        """Seal to the recipients' primary, signed by the signer's primary."""
+        profile = PROFILES.get(request.profile or "signed")
+        if profile is None:
+            raise UnsupportedCodec(
+                f"unknown JWE profile {request.profile!r}; known: {sorted(PROFILES)}"
+            )
+        if profile.needs_signer and not request.signers:
+            raise SealError(f"the {profile.name!r} profile needs a signer")
+        regs = jx.registries(request.limits.max_plaintext, request.limits.max_envelope)
+        rk = request.recipients[0]
+        if profile.alg not in rk.algorithms:
+            raise SealError(
+                f"the recipients' primary {rk.kid!r} is not bound to {profile.alg} "
+                f"(bound to {sorted(rk.algorithms)})"
+            )
+        header: dict[str, Any] = {"alg": profile.alg, "enc": profile.enc, "kid": rk.kid}
+        payload = request.plaintext
+        if request.signers:
+            payload = _sign(request.signers[0], payload, regs.jws)
+            header["cty"] = "JWT"
+        if profile.zip:
+            header["zip"] = "DEF"
+        try:
+            token = jwe.encrypt_compact(header, payload, _jose(rk), registry=regs.jwe)
+        except JoseError as exc:
+            raise SealError(f"JWE encryption failed: {exc.error}") from None
+        return token.encode("ascii")
+
+    # -- open ------------------------------------------------------------------------------
+    def open(self, request: OpenRequest) -> OpenResult:
+        """Decrypt (kid routing, bounded trial), then verify the nested JWS."""
+        regs = jx.registries(request.limits.max_plaintext, request.limits.max_envelope)
+        obj, header = self._parse(request.envelope, regs)
+        alg, enc, kid = header["alg"], header["enc"], header.get("kid")
+        declared_jws = isinstance(header.get("cty"), str) and header["cty"].upper() == "JWT"
+        # An envelope that may be unsigned inflates no further than the plaintext cap.
+        jwe_reg = regs.jwe if declared_jws or not request.allow_unsigned else regs.jwe_plain
+        opened_with = _decrypt(obj, request, jwe_reg, alg, kid)
+        if opened_with is None or obj.plaintext is None:
+            raise InvalidEnvelope from None
+        inner = obj.plaintext
+        algs: tuple[str, ...] = (alg, enc, *(("DEF",) if "zip" in header else ()))
+        if not (declared_jws or _looks_like_jws(inner, regs.jws)):
+            if not request.allow_unsigned:
+                raise InvalidSignature from None
+            return OpenResult(inner, self.name, opened_with.kid, (), algs)
+        payload, signer, sig_alg = _verify_jws(inner, request, regs.jws)
+        return OpenResult(payload, self.name, opened_with.kid, (signer,), (*algs, sig_alg))
+
+    def _parse(
+        self, envelope: bytes, regs: jx.Registries
+    ) -> tuple[jx.CompactEncryption, dict[str, Any]]:
+        """The compact JWE and its protected header, when every header member is allowed."""
+        envelope = envelope.strip()
+        # joserfc splits on every dot before counting: count first, so 8 MiB of "a." cannot
+        # become millions of tiny objects.
+        if envelope.count(b".") != 4:
+            raise InvalidEnvelope from None
+        try:
+            obj = jx.extract_compact(envelope, regs.jwe)
+        except Exception:
+            raise InvalidEnvelope from None
+        header = obj.protected
+        if not isinstance(header, dict) or not set(header) <= JWE_HEADERS:
+            raise InvalidEnvelope from None
+        alg, enc, kid = header.get("alg"), header.get("enc"), header.get("kid")
+        if (
+            not isinstance(alg, str)
+            or not isinstance(enc, str)
+            or alg not in OPEN_ALGS
+            or enc not in OPEN_ENCS
+            or header.get("zip", "DEF") != "DEF"
+            or (kid is not None and not isinstance(kid, str))
+            or (alg == "RSA1_5" and not self.rsa1_5_decrypt)
+        ):
+            raise InvalidEnvelope from None
+        return obj, header
+
+
+def _decrypt(
+    obj: jx.CompactEncryption,
+    request: OpenRequest,
+    registry: jx.OpenJWERegistry,
+    alg: str,
+    kid: str | None,
+) -> Key | None:
+    """Try the identity keys `_rotation.attempts` picks for the one recipient; the key that
+    decrypted, or None. Content that decrypts but cannot be used ends the trial."""
+    candidates = [
+        k for k in request.identities if k.can("enc") and alg in k.algorithms and k.kty == "RSA"
+    ]
+    recipient = obj.recipient
+    assert recipient is not None
+    try:
+        for _, key in _rotation.attempts(
+            (kid,), candidates, names=_names_kid, budget=request.trials
+        ):
+            recipient.recipient_key = _jose(key)
+            try:
+                jx.perform_decrypt(obj, registry)
+            except jx.AfterAuth:
+                raise InvalidEnvelope from None
+            except Exception:  # noqa: S112 - a wrong key; every failure looks the same
+                continue
+            return key
+        return None
+    finally:
+        recipient.recipient_key = None
+
+
+def _names_kid(kid: str, key: Key) -> bool:
+    return key.kid == kid
+
+
+def _sign(key: Key, payload: bytes, registry: jx.OpenJWSRegistry) -> bytes:
+    """The compact JWS of ``payload`` by ``key``, with the first algorithm it is bound to."""
+    alg = next((a for a in SIGN_PREFERENCE if a in key.algorithms), None)
+    if alg is None:
+        raise SealError(f"the signer's primary {key.kid!r} is bound to no JWS algorithm")
+    header = {"alg": alg, "kid": key.kid}
+    return jws.serialize_compact(header, payload, _jose(key), registry=registry).encode("ascii")
+
+
+def _jws_header(value: bytes, registry: jx.OpenJWSRegistry) -> dict[str, Any] | None:
+    """The protected header of a compact JWS, or None; size-capped before it is parsed."""
+    seg = value.split(b".", 1)[0]
+    if len(seg) > registry.max_header_length:
+        return None
+    try:
+        head = json.loads(b64url_decode(seg))
+    except ValueError:
+        return None
+    return head if isinstance(head, dict) else None
+
+
+def _looks_like_jws(value: bytes, registry: jx.OpenJWSRegistry) -> bool:
+    """A peer may nest a JWS without ``cty``: three base64url segments whose first decodes to
+    a JSON object with an ``alg``. Plain JSON or text like ``1.2.3`` is not one."""
+    if _JWS_SHAPE.fullmatch(value) is None:
+        return False
+    head = _jws_header(value, registry)
+    return head is not None and "alg" in head
+
+
+def _jose(key: Key) -> Any:
+    material = key.material
+    if not isinstance(material, JWKMaterial):
+        raise SealError(f"key {key.kid!r} is not a JWE-codec key")
+    return material.jose
+
+
+def _verify_jws(
+    value: bytes, request: OpenRequest, registry: jx.OpenJWSRegistry
+) -> tuple[bytes, str, str]:
+    """Verify a compact JWS by a sender key; return (payload, sender kid, alg).
+
+    Everything here runs after authenticated decryption, so every failure is
+    `InvalidSignature`: the content is intact, but nobody we trust signed it.
+    """
+    head = _jws_header(value, registry)
+    if head is None or value.count(b".") != 2:
+        raise InvalidSignature from None
+    try:
+        obj = jws.extract_compact(value, registry=registry)
+    except Exception:
+        raise InvalidSignature from None
+    alg, kid = head.get("alg"), head.get("kid")
+    if (
+        not isinstance(alg, str)
+        or not set(head) <= JWS_HEADERS
+        or alg not in JWS_OPEN_ALGS
+        or (kid is not None and not isinstance(kid, str))
+    ):
+        raise InvalidSignature from None
+    candidates = [k for k in request.senders if k.can("sig") and alg in k.algorithms]
+    budget = _rotation.TrialBudget(request.limits.max_trials)
+    for _, key in _rotation.attempts((kid,), candidates, names=_names_kid, budget=budget):
+        try:
+            ok = jws.validate_compact(obj, _jose(key), registry=registry)
+        except Exception:  # noqa: S112 - a key of the wrong type; try the next one
+            continue
+        if ok:
+            return obj.payload, key.kid, alg
+    raise InvalidSignature from None

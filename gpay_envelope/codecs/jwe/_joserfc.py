@@ -1,0 +1,152 @@
+"""Everything the JWE codec takes from joserfc beyond its public API, in one place.
+
+joserfc gives compact JWE/JWS parsing, the content ciphers and the RSA-OAEP models; what the
+codec needs on top of it subclasses joserfc's models and registries, which live in its
+private modules (the pin ``joserfc<1.9`` in pyproject.toml is for this file):
+
+- RSA1_5 with RFC 3218 random CEK substitution on every failure, so no padding or length
+  oracle on any backend.
+- A strict raw-DEFLATE model: the cap is enforced while inflating, truncated or trailing data
+  and zlib-wrapped streams are refused, nothing is silently cut.
+- Per-instance registries with size caps that fit real payloads, and no ``warnings`` calls.
+
+Private-key operations reach the key's `RSAPrivateOps` through joserfc's ``get_op_key``,
+so they go through the one interface both codecs use.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import zlib
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import padding
+from joserfc._rfc7516.compact import extract_compact
+from joserfc._rfc7516.message import perform_decrypt
+from joserfc._rfc7516.models import CompactEncryption, JWEAlgModel, JWEZipModel, Recipient
+from joserfc._rfc7518.jwe_algs import RSAAlgKeyEncryption
+from joserfc.jwe import JWERegistry
+from joserfc.jwk import RSAKey
+from joserfc.jws import JWSRegistry
+
+from ._algs import CEK_BYTES, JWS_OPEN_ALGS, OPEN_ALGS, OPEN_ENCS
+
+__all__ = [
+    "AfterAuth",
+    "CompactEncryption",
+    "OpenJWERegistry",
+    "OpenJWSRegistry",
+    "Registries",
+    "StrictDeflate",
+    "extract_compact",
+    "perform_decrypt",
+    "registries",
+]
+
+# Room for a JWS around the payload: base64url (4/3), header and an RSA-4096 signature.
+JWS_OVERHEAD = 4096
+
+
+class AfterAuth(Exception):
+    """The content decrypted and authenticated, but what came out is unusable: stop trying."""
+
+
+class _RSA15(RSAAlgKeyEncryption):
+    """RSA1_5 that never lets a decryption failure show: RFC 3218 section 2.3.2.
+
+    A random CEK of the right size is drawn before the RSA operation and used whenever the
+    backend raises or returns a CEK of the wrong length; the content's authentication tag
+    then fails exactly as it does for a wrong key.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("RSA1_5", "RSAES-PKCS1-v1_5", padding.PKCS1v15())
+        self.security_warning = None
+
+    def decrypt_cek(self, recipient: Recipient[RSAKey]) -> bytes:
+        key = recipient.recipient_key
+        assert key is not None and recipient.encrypted_key is not None
+        self.check_key_type(key)
+        size = CEK_BYTES[recipient.headers()["enc"]]
+        fallback = secrets.token_bytes(size)
+        try:
+            cek = key.get_op_key("decrypt").decrypt(recipient.encrypted_key, self.padding)
+        except ValueError:
+            cek = fallback
+        return cek if len(cek) == size else fallback
+
+
+
+
+class StrictDeflate(JWEZipModel):
+    """Raw DEFLATE (RFC 1951) only, with the output cap enforced while inflating."""
+
+    name = "DEF"
+    description = "DEFLATE, strict"
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+
+    def compress(self, s: bytes) -> bytes:
+        c = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        return c.compress(s) + c.flush()
+
+    def decompress(self, s: bytes) -> bytes:
+        d = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            out = d.decompress(s, self.cap)
+        except zlib.error:
+            raise AfterAuth from None
+        # Over the cap, truncated, or followed by other bytes: refuse, never cut.
+        if d.unconsumed_tail or not d.eof or d.unused_data:
+            raise AfterAuth
+        return out
+
+
+_RSA15_MODEL = _RSA15()
+
+
+class OpenJWERegistry(JWERegistry):
+    """Allow-list, caps and models per instance; joserfc's class-level tables stay untouched."""
+
+    max_encrypted_key_length = 2048
+
+    def __init__(self, *, max_ciphertext: int, inflate_cap: int) -> None:
+        super().__init__(algorithms=[*OPEN_ALGS, *OPEN_ENCS, "DEF"], strict_check_header=True)
+        self.max_ciphertext_length = max_ciphertext
+        self._zip = StrictDeflate(inflate_cap)
+
+    def get_alg(self, name: str) -> JWEAlgModel:
+        self._check_algorithm(name, self.algorithms["alg"])
+        return _RSA15_MODEL if name == "RSA1_5" else self.algorithms["alg"][name]
+
+    def get_zip(self, name: str) -> JWEZipModel:
+        self._check_algorithm(name, self.algorithms["zip"])
+        return self._zip
+
+
+class OpenJWSRegistry(JWSRegistry):
+    def __init__(self, *, max_payload: int) -> None:
+        super().__init__(algorithms=list(JWS_OPEN_ALGS), strict_check_header=True)
+        self.max_payload_length = max_payload
+        self.max_signature_length = 2048
+
+
+@dataclass(frozen=True)
+class Registries:
+    """Registries for one set of limits. Stateless after construction, so shared by threads."""
+
+    jwe: OpenJWERegistry  # inflates up to a signed payload: the JWS around max_plaintext
+    jwe_plain: OpenJWERegistry  # inflates up to max_plaintext, for envelopes that may be unsigned
+    jws: OpenJWSRegistry
+
+
+@functools.lru_cache(maxsize=16)
+def registries(max_plaintext: int, max_envelope: int) -> Registries:
+    jws_max = -(-max_plaintext * 4 // 3) + JWS_OVERHEAD
+    return Registries(
+        jwe=OpenJWERegistry(max_ciphertext=max_envelope, inflate_cap=jws_max),
+        jwe_plain=OpenJWERegistry(max_ciphertext=max_envelope, inflate_cap=max_plaintext),
+        jws=OpenJWSRegistry(max_payload=jws_max),
+    )
