@@ -35,6 +35,7 @@ from . import __version__
 from ._api import open_detailed, seal
 from ._keyio import generate_key
 from ._keys import Key, KeySet, KeyStatus, utcnow
+from .cli.tls import add_tls_check_arguments, run_tls_check
 from .codecs import DEFAULT_LIMITS
 from .errors import EnvelopeError, InvalidEnvelope, InvalidSignature, KeySetError
 from .manifest import (
@@ -57,7 +58,6 @@ from .manifest import (
     resolve_kid,
     set_key_status,
 )
-from .tls import add_tls_check_arguments, run_tls_check
 
 __all__ = ["main"]
 
