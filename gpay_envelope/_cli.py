@@ -34,6 +34,7 @@ from typing import Any, BinaryIO, TextIO
 from . import __version__
 from ._api import generate_key, open_detailed, seal
 from ._keys import Key, KeySet, KeyStatus, utcnow
+from .cli.tls import add_tls_check_arguments, run_tls_check
 from .codecs import DEFAULT_LIMITS
 from .errors import EnvelopeError, InvalidEnvelope, InvalidSignature, KeySetError
 from .manifest import (
@@ -56,7 +57,6 @@ from .manifest import (
     resolve_kid,
     set_key_status,
 )
-from .tls import add_tls_check_arguments, run_tls_check
 
 __all__ = ["main"]
 

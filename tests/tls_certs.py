@@ -2,6 +2,8 @@
 
 Everything is generated with `cryptography` at test time: a throw-away CA, leaf certificates
 (with or without subjectAltName, expired, self-signed) written as PEM files into a temp folder.
+`make_pki` makes the set the tests in tests/tls/ share, `serve` runs our server context with
+it and `connect` is their client handshake.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from gpay_envelope.tls import server_tls_context
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -141,6 +145,60 @@ def make_leaf(
     cert = builder.sign(issuer.key if issuer else key, hashes.SHA256())
     certfile, keyfile = _write(folder, stem, cert, key, password)
     return Issued(cert, key, certfile, keyfile)
+
+
+#: The password of `PKI.encrypted`'s key.
+PKI_PASSWORD = "s3cret-pass-phrase"
+
+
+@dataclass(frozen=True)
+class PKI:
+    """A test CA, an unrelated second CA, and leaves the first one signed."""
+
+    folder: Path
+    ca: Issued
+    other_ca: Issued
+    server: Issued  # partner.test, localhost and 127.0.0.1
+    client: Issued  # a client certificate, CN google-client
+    encrypted: Issued  # partner.test, key encrypted with PKI_PASSWORD
+
+
+def make_pki(folder: Path) -> PKI:
+    """The CAs and leaves of `PKI`, written into ``folder``."""
+    ca = make_ca(folder)
+    return PKI(
+        folder=folder,
+        ca=ca,
+        other_ca=make_ca(folder, "other-ca", cn="some other CA"),
+        server=make_leaf(
+            folder,
+            "server",
+            issuer=ca,
+            cn="partner.test",
+            dns=["partner.test", "localhost"],
+            ips=["127.0.0.1"],
+        ),
+        client=make_leaf(folder, "client", issuer=ca, cn="google-client", client=True),
+        encrypted=make_leaf(
+            folder, "encrypted", issuer=ca, cn="partner.test", password=PKI_PASSWORD.encode()
+        ),
+    )
+
+
+def serve(pki: PKI, *, allow_tls13: bool = True) -> LoopbackTLSServer:
+    """A loopback server with `PKI.server`'s certificate and `server_tls_context`'s settings."""
+    ctx = server_tls_context(
+        certfile=pki.server.certfile, keyfile=pki.server.keyfile, allow_tls13=allow_tls13
+    )
+    return LoopbackTLSServer(ctx)
+
+
+def connect(ctx: ssl.SSLContext, port: int, name: str) -> tuple[str | None, str | None, bytes]:
+    """Handshake with 127.0.0.1:``port`` as ``name``: the version, the suite, the first bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=name) as conn:
+            cipher = conn.cipher()
+            return conn.version(), cipher[0] if cipher else None, conn.recv(16)
 
 
 HTTP_RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"

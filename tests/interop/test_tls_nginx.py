@@ -40,13 +40,9 @@ import pytest
 from conftest import require_peer
 from tls_certs import NOW, Issued, make_ca, make_leaf, new_key
 
-from gpay_envelope.tls import (
-    ALLOWED_TLS12_CIPHERS,
-    TLSReport,
-    check_endpoint,
-    client_tls_context,
-    tls_check_main,
-)
+from gpay_envelope.cli.tls import tls_check_main
+from gpay_envelope.tls import ALLOWED_TLS12_CIPHERS, client_tls_context
+from gpay_envelope.tls.probe import TLSReport, check_endpoint
 
 pytestmark = pytest.mark.interop
 
