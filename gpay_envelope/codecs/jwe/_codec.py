@@ -33,7 +33,7 @@ from ... import _rotation
 from ..._b64 import b64url_decode
 from ..._keys import Key
 from ...errors import InvalidEnvelope, InvalidSignature, SealError, UnsupportedCodec
-from .. import OpenRequest, OpenResult, SealRequest
+from .._protocol import OpenRequest, OpenResult, SealRequest
 from . import _joserfc as jx
 from ._algs import (
     JWE_HEADERS,

@@ -34,7 +34,7 @@ from ..._b64 import b64url_decode, b64url_encode
 from ..._keyops import RSAPrivateOps
 from ..._keys import Key
 from ...errors import InvalidEnvelope, InvalidSignature, SealError, UnsupportedCodec
-from .. import OpenRequest, OpenResult, SealRequest
+from .._protocol import OpenRequest, OpenResult, SealRequest
 from . import _openpgp as op
 from ._keys import CLOCK_SKEW, KeyPart
 from ._load import material_of

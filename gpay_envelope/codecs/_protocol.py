@@ -1,0 +1,127 @@
+"""The codec protocol and the records seal and open hand a codec: `Limits`, `SealRequest`,
+`OpenRequest`, `OpenResult`. See the package docstring for the contract."""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from .._keys import Key
+from .._rotation import TrialBudget
+
+__all__ = ["DEFAULT_LIMITS", "Codec", "Limits", "OpenRequest", "OpenResult", "SealRequest"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource bounds for one envelope.
+
+    Attributes:
+        max_plaintext: largest plaintext sealed or returned, after any decompression
+            (default 4 MiB).
+        max_envelope: largest envelope accepted by open, checked before any parsing
+            (default 8 MiB, room for a signed, encoded 4 MiB payload).
+        max_trials: most private-key operations spent on an envelope that names no key, and
+            most signature checks on a signature that names no key (default 3).
+    """
+
+    max_plaintext: int = 4 << 20
+    max_envelope: int = 8 << 20
+    max_trials: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("max_plaintext", "max_envelope", "max_trials"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int")
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class SealRequest:
+    """What `seal` hands a codec: the keys `_rotation.sealing_keys` chose, primary first.
+
+    ``signers`` is empty only for an unsigned envelope (the caller opted in).
+    """
+
+    plaintext: bytes = field(repr=False)
+    recipients: tuple[Key, ...]
+    signers: tuple[Key, ...]
+    profile: str | None
+    now: datetime
+    limits: Limits
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRequest:
+    """What `open` hands a codec.
+
+    ``identities`` are the keys that may decrypt and ``senders`` the keys whose signatures
+    count (`_rotation.identity_keys` / `sender_keys`), primary first; ``senders`` is empty
+    when the caller passed no sender set. ``trials`` is the one budget of private-key
+    operations the whole envelope may spend (``limits.max_trials``), made with the request.
+    """
+
+    envelope: bytes = field(repr=False)
+    identities: tuple[Key, ...]
+    senders: tuple[Key, ...]
+    allow_unsigned: bool
+    now: datetime
+    limits: Limits
+    trials: TrialBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        # One fresh budget per request (per envelope); frozen, so set once, here.
+        object.__setattr__(self, "trials", TrialBudget(self.limits.max_trials))
+
+
+@dataclass(frozen=True, slots=True)
+class OpenResult:
+    """An opened envelope and what it took to open it.
+
+    Attributes:
+        plaintext: the payload.
+        codec: the codec's name.
+        decrypted_with: kid of the identity key that decrypted it.
+        verified_by: kids of the sender keys whose signatures verified (empty if unsigned).
+        algorithms: the algorithms seen (e.g. ``("RSA1_5", "A256CBC-HS512", "DEF", "RS256")``).
+    """
+
+    plaintext: bytes
+    codec: str
+    decrypted_with: str
+    verified_by: tuple[str, ...]
+    algorithms: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenResult(codec={self.codec!r}, decrypted_with={self.decrypted_with!r}, "
+            f"verified_by={self.verified_by!r}, algorithms={self.algorithms!r}, "
+            f"plaintext=<{len(self.plaintext)} bytes>)"
+        )
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """A way to seal and open envelopes.
+
+    Attributes:
+        name: registry name, e.g. ``"jwe"``.
+        profiles: named algorithm profiles accepted by `seal`; the first is the default.
+        fan_out: True when an envelope carries every usable recipient and signer key (PGP),
+            False when it carries the primary of each (JWE compact).
+    """
+
+    name: str
+    profiles: tuple[str, ...]
+    fan_out: bool
+
+    def seal(self, request: SealRequest) -> bytes:
+        """Produce an envelope. Raises `SealError` when no usable key or profile fits."""
+
+    def open(self, request: OpenRequest) -> OpenResult:
+        """Open an envelope. Raises `InvalidEnvelope` or `InvalidSignature`."""
