@@ -10,6 +10,7 @@ still works. Throwaway keys stand in for Google, so nothing leaves the machine. 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,6 +31,10 @@ __all__ = [
 
 #: The payload of every probe message: recognisable, and no data of anybody's.
 _PROBE = b'{"gpayEnvelopeProbe":"verify-rotation"}'
+
+
+def _none_failed(steps: Iterable[RotationStep]) -> bool:
+    return all(step.passed is not False for step in steps)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class RotationReport:
     @property
     def ok(self) -> bool:
         """True when no step failed (a step that does not apply is no failure)."""
-        return all(step.passed is not False for step in self.steps)
+        return _none_failed(self.steps)
 
     @property
     def failures(self) -> tuple[RotationStep, ...]:
@@ -174,7 +179,7 @@ class _Steps:
 
     @property
     def ok(self) -> bool:
-        return all(step.passed is not False for step in self.items)
+        return _none_failed(self.items)
 
 
 def _preconditions(
