@@ -1,0 +1,110 @@
+"""Reading the files ``keys list``, ``show`` and ``check`` are given: a manifest or a key file,
+its keys, the file each key came from, and the findings about file modes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._keys import KeySet
+from ..errors import EnvelopeError
+from ..manifest import Finding, KeyInfo, describe_key, is_manifest, read_key_file, read_manifest
+
+
+@dataclass
+class Source:
+    """One file as the inspecting commands see it; ``error`` says why it did not load."""
+
+    path: Path
+    keyset: KeySet | None = None
+    manifest: bool = False
+    environment: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    extra: list[Finding] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        """ "manifest" or "key file"."""
+        return "manifest" if self.manifest else "key file"
+
+    def infos(self) -> list[KeyInfo]:
+        """What `describe_key` says about each key; only a manifest has a primary."""
+        ks = self.keyset
+        if ks is None:
+            return []
+        return [describe_key(k, primary=self.manifest and k is ks.primary) for k in ks]
+
+
+def mode_findings(path: Path, *, secret: bool, kid: str | None, label: str) -> list[Finding]:
+    """A warning when a secret file is readable, or a public one writable, by others."""
+    if os.name != "posix":
+        return []
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return []
+    if secret and mode & 0o077:
+        return [
+            Finding(
+                "warning",
+                kid,
+                f"{label} {path.name} is readable by others (mode {mode:04o}); chmod 600 it",
+            )
+        ]
+    if not secret and mode & 0o022:
+        return [
+            Finding(
+                "warning",
+                kid,
+                f"{label} {path.name} is writable by others (mode {mode:04o}); chmod 644 it",
+            )
+        ]
+    return []
+
+
+def _load_manifest(src: Source) -> None:
+    path = src.path
+    src.manifest = True
+    manifest = read_manifest(path)
+    src.environment = manifest.environment
+    src.extra += mode_findings(path, secret=False, kid=None, label="manifest")
+    base = path.parent
+    keyset, kids = manifest.load_indexed(base)
+    for entry, kid in zip(manifest.keys, kids, strict=True):
+        src.files[kid] = entry.file
+        if keyset.get(kid).has_secret:
+            src.extra += mode_findings(
+                base / entry.file, secret=True, kid=kid, label="secret key file"
+            )
+        ref = entry.passphrase or manifest.passphrase
+        ppath = ref.path(base) if ref is not None else None
+        if ppath is not None:
+            src.extra += mode_findings(ppath, secret=True, kid=kid, label="passphrase file")
+    src.keyset = keyset
+
+
+def _load_key_file(src: Source, passphrase: str | None) -> None:
+    path = src.path
+    keys = read_key_file(path, passphrase=passphrase)
+    src.keyset = KeySet(keys, primary=keys[0].kid)
+    for k in keys:
+        src.files[k.kid] = path.name
+    if any(k.has_secret for k in keys):
+        src.extra += mode_findings(path, secret=True, kid=None, label="secret key file")
+
+
+def load_source(path: Path, passphrase: str | None) -> Source:
+    """Read ``path`` as a manifest or a key file; a failure is kept in ``error``, not raised."""
+    src = Source(path)
+    try:
+        if is_manifest(path):
+            _load_manifest(src)
+        else:
+            _load_key_file(src, passphrase)
+    except EnvelopeError as exc:
+        src.error = str(exc)
+    except OSError as exc:
+        src.error = f"cannot read {path}: {exc.strerror or exc}"
+    return src
