@@ -21,6 +21,7 @@ request, so one exchange never mixes two generations of keys, and rotating is
 
 from __future__ import annotations
 
-from ._common import CONTENT_TYPES, KeyHolder, KeyProvider, Keys, envelope_content_type
+from ._common import KeyHolder, KeyProvider, Keys
+from ._exchange import CONTENT_TYPES, envelope_content_type
 
 __all__ = ["CONTENT_TYPES", "KeyHolder", "KeyProvider", "Keys", "envelope_content_type"]
