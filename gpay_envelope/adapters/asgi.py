@@ -33,7 +33,7 @@ from ._exchange import (
     find_header,
     read_capped_async,
 )
-from ._server import ServerMiddleware
+from ._server import ServerMiddleware, route_below
 
 __all__ = ["SCOPE_KEY", "EnvelopeMiddleware", "open_result"]
 
@@ -70,7 +70,7 @@ class EnvelopeMiddleware(ServerMiddleware[ASGIApp]):
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._protects(str(scope.get("path", ""))):
+        if scope["type"] != "http" or not self._protects(*_route(scope)):
             await self.app(scope, receive, send)
             return
         exchange = ServerExchange(self._engine)
@@ -105,6 +105,12 @@ class EnvelopeMiddleware(ServerMiddleware[ASGIApp]):
             return await receive()  # then only http.disconnect, as the server would send
 
         await self.app(inner_scope, receive_plaintext, _Sealer(send, exchange).send)
+
+
+def _route(scope: Scope) -> tuple[str, str]:
+    """The path the application routes on, and the mount point it is served under."""
+    root_path = str(scope.get("root_path", ""))
+    return route_below(str(scope.get("path", "")), root_path), root_path
 
 
 async def _request_chunks(receive: Receive) -> AsyncIterator[bytes]:

@@ -51,8 +51,9 @@ class EnvelopeMiddleware(ServerMiddleware["WSGIApplication"]):
     """
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-        if not self._protects(path):
+        # PATH_INFO is what the application routes on; SCRIPT_NAME is where it is mounted.
+        route, mount = str(environ.get("PATH_INFO", "")), str(environ.get("SCRIPT_NAME", ""))
+        if not self._protects(route, mount):
             return self.app(environ, start_response)
         exchange = ServerExchange(self._engine)
         try:
