@@ -16,11 +16,22 @@ module                                      gives                           extr
 All of them take their keys from a *key provider*: a fixed `Keys` bundle, or a zero-argument
 callable returning the current one, such as a `KeyHolder`. The provider is read once per
 request, so one exchange never mixes two generations of keys, and rotating is
-``holder.set(new_keys)`` at run time. See docs/adapters.md.
+``holder.set(new_keys)`` at run time. The middlewares' ``paths`` are matched as the wrapped
+application routes them, below any mount point; an entry they cannot match as written raises
+`PathConfigError`. See docs/adapters.md.
 """
 
 from __future__ import annotations
 
-from ._common import CONTENT_TYPES, KeyHolder, KeyProvider, Keys, envelope_content_type
+from ._common import KeyHolder, KeyProvider, Keys
+from ._exchange import CONTENT_TYPES, envelope_content_type
+from ._server import PathConfigError
 
-__all__ = ["CONTENT_TYPES", "KeyHolder", "KeyProvider", "Keys", "envelope_content_type"]
+__all__ = [
+    "CONTENT_TYPES",
+    "KeyHolder",
+    "KeyProvider",
+    "Keys",
+    "PathConfigError",
+    "envelope_content_type",
+]

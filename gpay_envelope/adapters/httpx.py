@@ -17,27 +17,30 @@ codec, ``Accept-Encoding: identity``); only ``https`` URLs are sent. The respons
 read up to ``limits.max_envelope`` bytes; a 2xx response must open, or `InvalidEnvelope` /
 `InvalidSignature` is raised from ``client.send``. A non-2xx response whose content type is
 the envelope's is opened when it can be; otherwise its body is handed on untouched (empty if
-over the cap) and is NOT authenticated. `open_result` tells which.
+over the cap) and is NOT authenticated. `open_result` tells which. The rules themselves are in
+``_exchange.py``; this module moves httpx requests and responses.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Iterator
 from functools import partial
+from typing import Generic, TypeVar
 
 import httpx
 
 from ..codecs import DEFAULT_LIMITS, CodecRegistry, Limits, OpenResult
 from ..tls import client_tls_context
-from ._common import (
+from ._common import KeyProvider, run_blocking
+from ._exchange import (
     PLAINTEXT_CONTENT_TYPE,
+    ClientExchange,
     Engine,
-    KeyProvider,
-    Keys,
-    aread_capped,
+    HeaderEdit,
+    OpenedResponse,
     read_capped,
-    run_blocking,
+    read_capped_async,
+    require_https,
 )
 
 __all__ = ["EXTENSION_KEY", "AsyncEnvelopeTransport", "EnvelopeTransport", "open_result"]
@@ -45,7 +48,7 @@ __all__ = ["EXTENSION_KEY", "AsyncEnvelopeTransport", "EnvelopeTransport", "open
 #: ``response.extensions`` key holding the `OpenResult` of an opened response.
 EXTENSION_KEY = "gpay_envelope"
 
-_DROPPED = ("content-length", "content-type", "content-encoding", "transfer-encoding")
+_Inner = TypeVar("_Inner", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
 def open_result(response: httpx.Response) -> OpenResult | None:
@@ -55,68 +58,57 @@ def open_result(response: httpx.Response) -> OpenResult | None:
     return result if isinstance(result, OpenResult) else None
 
 
-class _Envelopes:
-    """The request and response rewriting both transports share."""
+class _Envelopes(Generic[_Inner]):
+    """What both transports share: their arguments (see `EnvelopeTransport`), the inner
+    transport and the start of each exchange."""
 
     def __init__(
         self,
         keys: KeyProvider,
-        limits: Limits,
-        profile: str | None,
-        registry: CodecRegistry | None,
-        content_type: str,
+        *,
+        tls: ssl.SSLContext | None = None,
+        transport: _Inner | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        profile: str | None = None,
+        registry: CodecRegistry | None = None,
+        content_type: str = PLAINTEXT_CONTENT_TYPE,
     ) -> None:
-        self.engine = Engine(
+        if transport is not None and tls is not None:
+            raise ValueError("pass tls or transport, not both")
+        self._engine = Engine(
             keys, limits=limits, profile=profile, registry=registry, content_type=content_type
         )
+        self._inner: _Inner = transport or self._default_transport(tls or client_tls_context())
 
-    def sealed_request(self, request: httpx.Request, keys: Keys, envelope: bytes) -> httpx.Request:
-        headers = request.headers.copy()
-        for name in _DROPPED:
-            headers.pop(name, None)
-        headers["Content-Type"] = self.engine.envelope_type(keys)
-        headers["Accept-Encoding"] = "identity"
-        return httpx.Request(
-            request.method,
-            request.url,
-            headers=headers,
-            content=envelope,
-            extensions=request.extensions,
-        )
+    def _default_transport(self, tls: ssl.SSLContext) -> _Inner:
+        raise NotImplementedError
 
-    def opened_response(
-        self, response: httpx.Response, body: bytes, result: OpenResult | None
-    ) -> httpx.Response:
-        headers = response.headers.copy()
-        extensions = dict(response.extensions)
-        if result is not None:
-            for name in _DROPPED:
-                headers.pop(name, None)
-            headers["Content-Type"] = self.engine.content_type
-            body = result.plaintext
-            extensions[EXTENSION_KEY] = result
-        else:
-            for name in ("content-length", "content-encoding", "transfer-encoding"):
-                headers.pop(name, None)
-        return httpx.Response(
-            response.status_code, headers=headers, content=body, extensions=extensions
-        )
-
-    def open(self, keys: Keys, response: httpx.Response, body: bytes | None) -> OpenResult | None:
-        return self.engine.open_response(
-            keys,
-            status=response.status_code,
-            content_type=response.headers.get("content-type"),
-            body=body,
-        )
+    def _start(self, request: httpx.Request) -> ClientExchange:
+        require_https(str(request.url))
+        return ClientExchange(self._engine)
 
 
-def _check_url(request: httpx.Request) -> None:
-    if request.url.scheme != "https":
-        raise ValueError("gpay_envelope sends envelopes over https only (Google's rule T1)")
+def _sealed_request(request: httpx.Request, envelope: bytes, edit: HeaderEdit) -> httpx.Request:
+    headers = request.headers.copy()
+    edit.apply_to(headers)
+    extensions = request.extensions
+    return httpx.Request(
+        request.method, request.url, headers=headers, content=envelope, extensions=extensions
+    )
 
 
-class EnvelopeTransport(httpx.BaseTransport):
+def _opened_response(response: httpx.Response, opened: OpenedResponse) -> httpx.Response:
+    headers = response.headers.copy()
+    opened.headers.apply_to(headers)
+    extensions = dict(response.extensions)
+    if opened.result is not None:
+        extensions[EXTENSION_KEY] = opened.result
+    return httpx.Response(
+        response.status_code, headers=headers, content=opened.body, extensions=extensions
+    )
+
+
+class EnvelopeTransport(_Envelopes[httpx.BaseTransport], httpx.BaseTransport):
     """A sync transport that seals requests and opens responses.
 
     Args:
@@ -124,93 +116,62 @@ class EnvelopeTransport(httpx.BaseTransport):
             `KeyHolder`); called once per request.
         tls: the client TLS context for the default inner transport (default:
             `client_tls_context()`, the system trust store).
-        transport: the transport to send through instead of ``httpx.HTTPTransport(verify=tls)``;
-            then ``tls`` must be None.
+        transport: the transport to send through instead of ``httpx.HTTPTransport(verify=tls)``
+            (``httpx.AsyncHTTPTransport`` for the async one); then ``tls`` must be None.
         limits: size bounds; ``max_envelope`` caps the response body read.
         profile: seal profile (None: the codec's default).
         registry: codec registry (None: the default one).
         content_type: content type given to opened response bodies.
     """
 
-    def __init__(
-        self,
-        keys: KeyProvider,
-        *,
-        tls: ssl.SSLContext | None = None,
-        transport: httpx.BaseTransport | None = None,
-        limits: Limits = DEFAULT_LIMITS,
-        profile: str | None = None,
-        registry: CodecRegistry | None = None,
-        content_type: str = PLAINTEXT_CONTENT_TYPE,
-    ) -> None:
-        if transport is not None and tls is not None:
-            raise ValueError("pass tls or transport, not both")
-        self._env = _Envelopes(keys, limits, profile, registry, content_type)
-        self._inner = transport or httpx.HTTPTransport(verify=tls or client_tls_context())
+    def _default_transport(self, tls: ssl.SSLContext) -> httpx.BaseTransport:
+        return httpx.HTTPTransport(verify=tls)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        _check_url(request)
-        env = self._env
-        keys = env.engine.current()
-        envelope = env.engine.seal(keys, request.read())
-        response = self._inner.handle_request(env.sealed_request(request, keys, envelope))
+        exchange = self._start(request)
+        envelope, edit = exchange.seal_request(request.read())
+        response = self._inner.handle_request(_sealed_request(request, envelope, edit))
         try:
-            body = read_capped(_iter_bytes(response), env.engine.max_body)
+            # iter_bytes() undoes a Content-Encoding the server applied despite
+            # Accept-Encoding: identity; the cap is counted on the decoded bytes.
+            body = read_capped(response.iter_bytes(), exchange.max_body)
         finally:
             response.close()
-        result = env.open(keys, response, body)
-        return env.opened_response(response, body or b"", result)
+        content_type = response.headers.get("content-type")
+        opened = exchange.open_response(
+            status=response.status_code, content_type=content_type, body=body
+        )
+        return _opened_response(response, opened)
 
     def close(self) -> None:
         self._inner.close()
 
 
-class AsyncEnvelopeTransport(httpx.AsyncBaseTransport):
+class AsyncEnvelopeTransport(_Envelopes[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport):
     """The async twin of `EnvelopeTransport` (same arguments; ``transport`` is an
     ``httpx.AsyncBaseTransport``). Sealing and opening run in a worker thread."""
 
-    def __init__(
-        self,
-        keys: KeyProvider,
-        *,
-        tls: ssl.SSLContext | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        limits: Limits = DEFAULT_LIMITS,
-        profile: str | None = None,
-        registry: CodecRegistry | None = None,
-        content_type: str = PLAINTEXT_CONTENT_TYPE,
-    ) -> None:
-        if transport is not None and tls is not None:
-            raise ValueError("pass tls or transport, not both")
-        self._env = _Envelopes(keys, limits, profile, registry, content_type)
-        self._inner = transport or httpx.AsyncHTTPTransport(verify=tls or client_tls_context())
+    def _default_transport(self, tls: ssl.SSLContext) -> httpx.AsyncBaseTransport:
+        return httpx.AsyncHTTPTransport(verify=tls)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        _check_url(request)
-        env = self._env
-        keys = env.engine.current()
+        exchange = self._start(request)
         plaintext = await request.aread()
-        envelope = await run_blocking(partial(env.engine.seal, keys, plaintext))
-        response = await self._inner.handle_async_request(
-            env.sealed_request(request, keys, envelope)
-        )
+        envelope, edit = await run_blocking(partial(exchange.seal_request, plaintext))
+        response = await self._inner.handle_async_request(_sealed_request(request, envelope, edit))
         try:
-            body = await aread_capped(_aiter_bytes(response), env.engine.max_body)
+            body = await read_capped_async(response.aiter_bytes(), exchange.max_body)
         finally:
             await response.aclose()
-        result = await run_blocking(partial(env.open, keys, response, body))
-        return env.opened_response(response, body or b"", result)
+        opened = await run_blocking(
+            partial(
+                exchange.open_response,
+                status=response.status_code,
+                content_type=response.headers.get("content-type"),
+                body=body,
+            )
+        )
+        return _opened_response(response, opened)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
-
-
-def _iter_bytes(response: httpx.Response) -> Iterator[bytes]:
-    # iter_bytes() undoes a Content-Encoding the server applied despite Accept-Encoding:
-    # identity; the cap is counted on the decoded bytes.
-    yield from response.iter_bytes()
-
-
-async def _aiter_bytes(response: httpx.Response) -> AsyncIterator[bytes]:
-    async for chunk in response.aiter_bytes():
-        yield chunk

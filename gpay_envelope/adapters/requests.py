@@ -22,7 +22,8 @@ Per request the key provider is read once. The body is sealed (content type per 
 2xx response must open, or `InvalidEnvelope` / `InvalidSignature` is raised from
 ``session.post``. A non-2xx response labelled as an envelope is opened when it can be;
 otherwise its body is handed on untouched (empty if over the cap) and is NOT authenticated.
-`open_result` tells which.
+`open_result` tells which. The rules themselves are in ``_exchange.py``; this module moves
+requests' prepared requests and responses.
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ from requests.adapters import DEFAULT_POOLBLOCK, HTTPAdapter
 
 from ..codecs import DEFAULT_LIMITS, CodecRegistry, Limits, OpenResult
 from ..tls import client_tls_context
-from ._common import PLAINTEXT_CONTENT_TYPE, Engine, KeyProvider, read_capped
+from ._common import KeyProvider
+from ._exchange import PLAINTEXT_CONTENT_TYPE, ClientExchange, Engine, read_capped, require_https
 
 __all__ = ["EnvelopeAdapter", "open_result"]
 
 _RESULT_ATTRIBUTE = "_gpay_envelope_open_result"
 _CHUNK = 64 * 1024
-_DROPPED = ("Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding")
 
 
 def open_result(response: Response) -> OpenResult | None:
@@ -54,16 +55,9 @@ def open_result(response: Response) -> OpenResult | None:
 class EnvelopeAdapter(HTTPAdapter):
     """Seals request bodies and opens response bodies, over a pinned TLS context.
 
-    Args:
-        keys: a `Keys` bundle or a zero-argument callable returning the current one (a
-            `KeyHolder`); called once per request.
-        tls: the client TLS context (default: `client_tls_context()`, the system trust
-            store).
-        limits: size bounds; ``max_envelope`` caps the response body read.
-        profile: seal profile (None: the codec's default).
-        registry: codec registry (None: the default one).
-        content_type: content type given to opened response bodies.
-        **kwargs: passed to ``HTTPAdapter`` (``pool_maxsize``, ``max_retries``, ...).
+    Takes the arguments of ``httpx.EnvelopeTransport`` in this package but ``transport``
+    (``tls`` is the context every connection uses), and passes ``**kwargs`` to
+    ``HTTPAdapter`` (``pool_maxsize``, ``max_retries``, ...).
     """
 
     def __init__(
@@ -129,41 +123,29 @@ class EnvelopeAdapter(HTTPAdapter):
         proxies: Any = None,
     ) -> Response:
         """Seal ``request.body``, send it, and open the response body."""
-        if not (request.url or "").lower().startswith("https://"):
-            raise ValueError("gpay_envelope sends envelopes over https only (Google's rule T1)")
+        require_https(request.url or "")
         _check_tls_arguments(verify, cert)
-        engine = self._engine
-        keys = engine.current()
-        envelope = engine.seal(keys, _body_bytes(request.body))
+        exchange = ClientExchange(self._engine)
+        envelope, edit = exchange.seal_request(_body_bytes(request.body))
         sealed = request.copy()
-        for name in _DROPPED:
-            sealed.headers.pop(name, None)
-        sealed.headers["Content-Type"] = engine.envelope_type(keys)
-        sealed.headers["Content-Length"] = str(len(envelope))
-        sealed.headers["Accept-Encoding"] = "identity"
+        edit.apply_to(sealed.headers)
         sealed.body = envelope
         response = super().send(
             sealed, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies
         )
         try:
-            body = read_capped(response.iter_content(_CHUNK), engine.max_body)
+            body = read_capped(response.iter_content(_CHUNK), exchange.max_body)
         finally:
             response.close()
-        result = engine.open_response(
-            keys,
+        opened = exchange.open_response(
             status=response.status_code,
             content_type=response.headers.get("Content-Type"),
             body=body,
         )
-        for name in ("Content-Length", "Content-Encoding", "Transfer-Encoding"):
-            response.headers.pop(name, None)
-        if result is not None:
-            response.headers["Content-Type"] = engine.content_type
-            body = result.plaintext
-            vars(response)[_RESULT_ATTRIBUTE] = result
-        content = body or b""
-        response.headers["Content-Length"] = str(len(content))
-        response._content = content
+        opened.headers.apply_to(response.headers)
+        if opened.result is not None:
+            vars(response)[_RESULT_ATTRIBUTE] = opened.result
+        response._content = opened.body
         response._content_consumed = True
         return response
 
