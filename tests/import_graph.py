@@ -6,7 +6,7 @@ or inside a function (a "lazy" edge, imported on first use); imports under
 the submodule ``name`` when there is one, else to the package's ``__init__``.
 
     python tests/import_graph.py gpay_envelope            # edges, cycles, line counts
-    python tests/import_graph.py gpay_envelope --mermaid  # the picture in docs/architecture.md
+    python tests/import_graph.py gpay_envelope --mermaid --fold gpay_envelope.cli ...
 """
 
 from __future__ import annotations
@@ -148,15 +148,17 @@ def cycles(graph: list[Edge]) -> list[list[str]]:
     return sorted(out)
 
 
-def mermaid(graph: list[Edge], *, collapse: int = 2) -> str:
-    """A Mermaid flowchart, modules folded to ``collapse`` dotted parts; lazy edges dashed."""
+def mermaid(graph: list[Edge], *, fold: tuple[str, ...] = ()) -> str:
+    """A Mermaid flowchart; each module under a ``fold`` package is drawn as that package
+    (the longest matching one), and an edge is dashed when every import behind it is lazy."""
 
-    def fold(name: str) -> str:
-        return ".".join(name.split(".")[: collapse + 1])
+    def folded(name: str) -> str:
+        owners = [f for f in fold if name == f or name.startswith(f + ".")]
+        return max(owners, key=len) if owners else name
 
     seen: dict[tuple[str, str], bool] = {}
     for e in graph:
-        a, b = fold(e.source), fold(e.target)
+        a, b = folded(e.source), folded(e.target)
         if a != b:
             seen[(a, b)] = seen.get((a, b), True) and e.lazy
     ids = {n: f"n{i}" for i, n in enumerate(sorted({n for pair in seen for n in pair}))}
@@ -171,12 +173,14 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("package", help="path of the package folder, e.g. gpay_envelope")
     parser.add_argument("--mermaid", action="store_true", help="print a Mermaid flowchart")
-    parser.add_argument("--depth", type=int, default=2, help="dotted parts kept in --mermaid")
+    parser.add_argument(
+        "--fold", nargs="*", default=(), metavar="PACKAGE", help="draw these packages as one box"
+    )
     args = parser.parse_args(argv)
     root = Path(args.package).resolve()
     graph = edges(root)
     if args.mermaid:
-        print(mermaid(graph, collapse=args.depth))
+        print(mermaid(graph, fold=tuple(args.fold)))
         return 0
     for e in graph:
         print(f"{e.source} -> {e.target}{' (lazy)' if e.lazy else ''}")
