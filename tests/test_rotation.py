@@ -1,14 +1,19 @@
-"""Tink's four-stage rotation (add, promote, disable, remove): what still opens at each stage."""
+"""Tink's four-stage rotation (add, promote, disable, remove): what still opens at each stage,
+for both codecs, our own keys (identities) and the peer's keys (senders) alike."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import pytest
+from pgp_fixtures import pgp_party
 
 import gpay_envelope as ge
 
 PAYLOAD = b'{"requestHeader":{"requestId":"rotation"}}'
 
-# (stage, key set change, does an envelope to the old key open, to the new key)
+# (stage, key set change, does an envelope to/by the old key open, to/by the new key)
 STAGES = [
     ("initial", lambda ks, old, new: ge.KeySet([old], primary=old.kid), True, False),
     ("add", lambda ks, old, new: ks.with_key(new), True, True),
@@ -18,29 +23,88 @@ STAGES = [
 ]
 
 
+@dataclass(frozen=True)
+class World:
+    """One codec's keys for the matrix: two of ours that rotate, two of the peer's that rotate,
+    and a fixed key on the other side of each exchange."""
+
+    codec: str
+    old_identity: ge.Key
+    new_identity: ge.Key
+    peer_signer: ge.KeySet  # signs what we open in the identity matrix
+    old_sender: ge.Key
+    new_sender: ge.Key
+    our_identities: ge.KeySet  # opens what the rotating senders sign
+
+
+def _jwe(partner, google, spare_keys) -> World:
+    return World(
+        codec="jwe",
+        old_identity=spare_keys[0],
+        new_identity=spare_keys[1],
+        peer_signer=google.signer,
+        old_sender=google.signer.get("google-sig-1"),
+        new_sender=google.signer.get("google-sig-2"),
+        our_identities=partner.identities,
+    )
+
+
+def _pgp() -> World:
+    party = pgp_party()
+    return World(
+        codec="pgp",
+        old_identity=party.keys["p1"],
+        new_identity=party.keys["p2"],
+        peer_signer=party.secret("g3"),
+        old_sender=party.keys["g1"],
+        new_sender=party.keys["g2"],
+        our_identities=party.secret("p1"),
+    )
+
+
+@pytest.fixture(params=["jwe", "pgp"])
+def world(request, partner, google, spare_keys) -> World:
+    return _jwe(partner, google, spare_keys) if request.param == "jwe" else _pgp()
+
+
 def _one(key: ge.Key) -> ge.KeySet:
-    return ge.KeySet([key.public()], primary=key.kid)
+    return ge.KeySet([key], primary=key.kid)
 
 
-def test_identity_rotation_matrix(partner, google, spare_keys) -> None:
-    old, new = spare_keys[0], spare_keys[1]
-    to_old = ge.seal(PAYLOAD, recipients=_one(old), signer=google.signer, codec="jwe")
-    to_new = ge.seal(PAYLOAD, recipients=_one(new), signer=google.signer, codec="jwe")
+def _walk(world: World, each: Callable[[str, ge.KeySet, bool, bool], None], *, senders: bool):
     ks: ge.KeySet | None = None
-    seen = []
-    for stage, change, old_opens, new_opens in STAGES:
+    old, new = (
+        (world.old_sender.public(), world.new_sender.public())
+        if senders
+        else (world.old_identity, world.new_identity)
+    )
+    for stage, change, old_ok, new_ok in STAGES:
         ks = change(ks, old, new)
+        each(stage, ks, old_ok, new_ok)
+
+
+def test_identity_rotation_matrix(world: World) -> None:
+    old, new, codec = world.old_identity, world.new_identity, world.codec
+    peer_public = world.peer_signer.public()
+    to_old = ge.seal(PAYLOAD, recipients=_one(old).public(), signer=world.peer_signer, codec=codec)
+    to_new = ge.seal(PAYLOAD, recipients=_one(new).public(), signer=world.peer_signer, codec=codec)
+    seen = []
+
+    def stage_checks(stage: str, ks: ge.KeySet, old_opens: bool, new_opens: bool) -> None:
         for envelope, expected, kid in ((to_old, old_opens, old.kid), (to_new, new_opens, new.kid)):
             if expected:
-                res = ge.open_detailed(envelope, identities=ks, senders=google.public_sig)
+                res = ge.open_detailed(envelope, identities=ks, senders=peer_public)
                 assert res.plaintext == PAYLOAD and res.decrypted_with == kid, stage
             else:
                 with pytest.raises(ge.InvalidEnvelope):
-                    ge.open(envelope, identities=ks, senders=google.public_sig)
-        # Whatever the stage, a message sealed now goes to the primary and opens.
-        fresh = ge.seal(PAYLOAD, recipients=ks.public(), signer=google.signer, codec="jwe")
-        res = ge.open_detailed(fresh, identities=ks, senders=google.public_sig)
+                    ge.open(envelope, identities=ks, senders=peer_public)
+        # Whatever the stage, what the peer seals now to our published keys opens, with the
+        # primary (JWE: the one recipient; PGP: the primary is tried first).
+        fresh = ge.seal(PAYLOAD, recipients=ks.public(), signer=world.peer_signer, codec=codec)
+        res = ge.open_detailed(fresh, identities=ks, senders=peer_public)
         seen.append((stage, res.decrypted_with))
+
+    _walk(world, stage_checks, senders=False)
     assert seen == [
         ("initial", old.kid),
         ("add", old.kid),
@@ -50,30 +114,39 @@ def test_identity_rotation_matrix(partner, google, spare_keys) -> None:
     ]
 
 
-def test_sender_rotation_matrix(partner, google) -> None:
-    old_sig, new_sig = google.signer.get("google-sig-1"), google.signer.get("google-sig-2")
-    signed_old = ge.seal(
-        PAYLOAD,
-        recipients=partner.public_enc,
-        signer=ge.KeySet([old_sig], primary=old_sig.kid),
-        codec="jwe",
-    )
-    signed_new = ge.seal(
-        PAYLOAD,
-        recipients=partner.public_enc,
-        signer=ge.KeySet([new_sig], primary=new_sig.kid),
-        codec="jwe",
-    )
-    senders: ge.KeySet | None = None
-    for stage, change, old_ok, new_ok in STAGES:
-        senders = change(senders, old_sig.public(), new_sig.public())
+def test_sender_rotation_matrix(world: World) -> None:
+    old_sig, new_sig, codec = world.old_sender, world.new_sender, world.codec
+    ours = world.our_identities.public()
+    signed_old = ge.seal(PAYLOAD, recipients=ours, signer=_one(old_sig), codec=codec)
+    signed_new = ge.seal(PAYLOAD, recipients=ours, signer=_one(new_sig), codec=codec)
+
+    def stage_checks(stage: str, senders: ge.KeySet, old_ok: bool, new_ok: bool) -> None:
         for envelope, expected, kid in (
             (signed_old, old_ok, old_sig.kid),
             (signed_new, new_ok, new_sig.kid),
         ):
             if expected:
-                res = ge.open_detailed(envelope, identities=partner.identities, senders=senders)
+                res = ge.open_detailed(envelope, identities=world.our_identities, senders=senders)
                 assert res.verified_by == (kid,), stage
             else:
                 with pytest.raises(ge.InvalidSignature):
-                    ge.open(envelope, identities=partner.identities, senders=senders)
+                    ge.open(envelope, identities=world.our_identities, senders=senders)
+
+    _walk(world, stage_checks, senders=True)
+
+
+def test_pgp_seals_with_every_enabled_key_during_a_rotation() -> None:
+    """PGP fans out (Google's rule): while both keys are ENABLED, a message is encrypted to
+    and signed by both, so either side of the rotation can open and verify it alone."""
+    party = pgp_party()
+    ours = party.secret("p1", "p2")
+    theirs = party.secret("g1", "g2")
+    env = ge.seal(PAYLOAD, recipients=theirs.public(), signer=ours, codec="pgp")
+    for name in ("g1", "g2"):
+        res = ge.open_detailed(env, identities=party.secret(name), senders=ours.public())
+        assert res.decrypted_with == party.kid(name)
+        assert set(res.verified_by) == {party.kid("p1"), party.kid("p2")}
+    disabled = ours.with_status(party.kid("p2"), ge.KeyStatus.DISABLED)
+    env = ge.seal(PAYLOAD, recipients=theirs.public(), signer=disabled, codec="pgp")
+    res = ge.open_detailed(env, identities=party.secret("g1"), senders=ours.public())
+    assert res.verified_by == (party.kid("p1"),)
