@@ -464,7 +464,7 @@ class KeySet:
             jwks: the JWK Set.
             primary: kid of the primary; defaults to the first key.
             **kwargs: passed to each key: ``algorithms`` (override the binding),
-                ``legacy`` (also allow RSA1_5 for RSA encryption keys without an ``alg``),
+                ``legacy`` (bind RSA keys with no ``alg`` and no ``use: sig`` to RSA1_5 only),
                 ``not_before`` / ``not_after``.
 
         Each key is bound to the algorithms it may be used with: its JWK ``alg`` if present;

@@ -120,12 +120,15 @@ class JWKMaterial:
 def _default_algorithms(kty: str, use: str | None, legacy: bool) -> tuple[str, ...]:
     if kty == "EC":
         return ("ES256",)
-    enc = (*_DEFAULT_ENC, "RSA1_5") if legacy else _DEFAULT_ENC
-    if use == "enc":
-        return enc
     if use == "sig":
         return _DEFAULT_RSA_SIG
-    return (*enc, *_DEFAULT_RSA_SIG)
+    if legacy:
+        # RSA1_5 only: a key that also unwraps OAEP, or signs, lets a PKCS#1 v1.5 padding
+        # oracle reach those uses too (docs/security.md). Binding several is explicit.
+        return ("RSA1_5",)
+    if use == "enc":
+        return _DEFAULT_ENC
+    return (*_DEFAULT_ENC, *_DEFAULT_RSA_SIG)
 
 
 @dataclass(frozen=True)
@@ -357,7 +360,8 @@ def generate_key(
         kid: its key id.
         use: ``"enc"``, ``"sig"`` or None.
         size: modulus size in bits (at least `MIN_RSA_BITS`, Google's rules; 3072 by default).
-        legacy: also bind an encryption key to RSA1_5 (legacy Google JWE text).
+        legacy: bind the key to RSA1_5 only (Google's legacy JWE text); a key that must also
+            take RSA-OAEP-256 says so with ``algorithms=["RSA1_5", "RSA-OAEP-256"]``.
         algorithms: explicit algorithm binding instead of the defaults.
         not_after: end of the validity window (keys should expire within a year).
 
