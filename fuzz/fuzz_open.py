@@ -65,6 +65,8 @@ KEYS_DIR = FUZZ_DIR / "keys"
 CORPUS_DIR = FUZZ_DIR / "corpus"
 VECTORS = FUZZ_DIR.parent / "tests" / "vectors"
 CODECS = ("jwe", "pgp")
+#: What the JWE identity keys are bound to: both RSA paddings, on purpose (every seed decrypts).
+EVERY_JWE_KEY_ALG = ("RSA-OAEP-256", "RSA-OAEP", "RSA1_5")
 
 #: Payloads the seeds carry; the only plaintexts an envelope-mode input may open to.
 PAYLOADS = (
@@ -116,8 +118,9 @@ class Keys:
         self.known: set[bytes] = set(PAYLOADS)
         self.known_signed: set[bytes] = set(PAYLOADS)
         if codec == "jwe":
-            ours = ge.KeySet.from_jwks((KEYS_DIR / "jwe.json").read_text(), legacy=True)
-            enc = [k for k in ours if k.use == "enc"]
+            ours = ge.KeySet.from_jwks((KEYS_DIR / "jwe.json").read_text())
+            # Bound to both paddings on purpose, so that every seed reaches decryption.
+            enc = [k.with_algorithms(EVERY_JWE_KEY_ALG) for k in ours if k.use == "enc"]
             sig = [k for k in ours if k.use == "sig"]
             extra_ids: list[ge.Key] = []
             extra_sig: list[ge.Key] = []
@@ -165,7 +168,10 @@ def make_keys() -> None:
     from gpay_envelope.codecs.pgp import generate_pgp_key, key_to_pgp
 
     KEYS_DIR.mkdir(parents=True, exist_ok=True)
-    enc = [ge.generate_key(kid=f"fuzz-enc-{i}", use="enc", size=2048, legacy=True) for i in (1, 2)]
+    enc = [
+        ge.generate_key(kid=f"fuzz-enc-{i}", use="enc", size=2048, algorithms=EVERY_JWE_KEY_ALG)
+        for i in (1, 2)
+    ]
     sig = [ge.generate_key(kid=f"fuzz-sig-{i}", use="sig", size=2048) for i in (1, 2)]
     jwks = ge.KeySet([*enc, *sig], primary=enc[0].kid).to_jwks(include_private=True)
     (KEYS_DIR / "jwe.json").write_text(json.dumps(jwks, indent=1) + "\n")

@@ -277,7 +277,8 @@ def generate_key(
         kid: its key id.
         use: ``"enc"``, ``"sig"`` or None.
         size: modulus size in bits (at least 2048, Google's rules; 3072 by default).
-        legacy: bind an encryption key to RSA1_5 (Google's legacy JWE text).
+        legacy: bind the key to RSA1_5 only (Google's legacy JWE text); a key that must also
+            take RSA-OAEP-256 says so with ``algorithms=["RSA1_5", "RSA-OAEP-256"]``.
         algorithms: explicit algorithm binding instead of the defaults.
         not_after: end of the validity window (keys should expire within a year).
     """

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from ._formats import handler
+from ._keyload import LoadFailure, attempt, codec_call, loaded_set, settle
 from ._policy import MIN_RSA_BITS
 from .errors import KeyNotFound, KeySetError
 
@@ -262,15 +263,23 @@ class Key:
     # -- loaders and export (implemented by the codec that owns the format) -----------------
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any] | str | bytes, **kwargs: Any) -> Key:
-        """Load one JWK (a dict or its JSON). See `KeySet.from_jwks` for the keyword options."""
-        key: Key = handler("from_jwk")(jwk, **kwargs)
-        return key
+        """Load one JWK (a dict or its JSON). See `KeySet.from_jwks` for the keyword options.
+
+        On failure no frame of the traceback holds the JWK.
+        """
+        outcome: Key | LoadFailure = attempt(codec_call, "from_jwk", jwk, **kwargs)
+        del jwk, kwargs
+        return settle(outcome)
 
     @classmethod
     def from_pem(cls, pem: bytes, *, kid: str, **kwargs: Any) -> Key:
-        """Load an RSA or EC key from PEM (private or public) as a JWE-codec key."""
-        key: Key = handler("from_pem")(pem, kid=kid, **kwargs)
-        return key
+        """Load an RSA or EC key from PEM (private or public) as a JWE-codec key.
+
+        On failure no frame of the traceback holds the PEM or its ``password``.
+        """
+        outcome: Key | LoadFailure = attempt(codec_call, "from_pem", pem, kid=kid, **kwargs)
+        del pem, kwargs
+        return settle(outcome)
 
     def to_jwk(self, *, include_private: bool = False) -> dict[str, Any]:
         """Export as a JWK dict; public only unless ``include_private`` is true."""
@@ -455,28 +464,32 @@ class KeySet:
             jwks: the JWK Set.
             primary: kid of the primary; defaults to the first key.
             **kwargs: passed to each key: ``algorithms`` (override the binding),
-                ``legacy`` (also allow RSA1_5 for RSA encryption keys without an ``alg``),
+                ``legacy`` (bind RSA keys with no ``alg`` and no ``use: sig`` to RSA1_5 only),
                 ``not_before`` / ``not_after``.
 
         Each key is bound to the algorithms it may be used with: its JWK ``alg`` if present;
         otherwise RSA-OAEP-256 and RSA-OAEP for encryption and RS256/PS256 (RSA) or ES256
         (P-256) for signatures. RSA1_5 is never implied. A JWK's non-standard ``nbf`` and
         ``exp`` members (seconds since the epoch) set its validity window.
+
+        On failure (of any key, or of the set) no frame of the traceback holds the JWK Set or
+        a key loaded from it.
         """
-        keys: list[Key] = handler("from_jwks")(jwks, **kwargs)
-        if not keys:
-            raise KeySetError("the JWK Set holds no keys")
-        return cls(keys, primary=primary if primary is not None else keys[0].kid)
+        outcome = attempt(loaded_set, cls, "from_jwks", primary, jwks, **kwargs)
+        del jwks, kwargs
+        return settle(outcome)
 
     @classmethod
     def from_pem(
         cls, pems: Mapping[str, bytes], *, primary: str | None = None, **kwargs: Any
     ) -> KeySet:
-        """Load several PEM keys, given as ``{kid: pem_bytes}``, as a JWE-codec key set."""
-        keys = [Key.from_pem(pem, kid=kid, **kwargs) for kid, pem in pems.items()]
-        if not keys:
-            raise KeySetError("no keys given")
-        return cls(keys, primary=primary if primary is not None else keys[0].kid)
+        """Load several PEM keys, given as ``{kid: pem_bytes}``, as a JWE-codec key set.
+
+        On failure no frame of the traceback holds a PEM, the ``password`` or a loaded key.
+        """
+        outcome = attempt(loaded_set, cls, "from_pems", primary, pems, **kwargs)
+        del pems, kwargs
+        return settle(outcome)
 
     @classmethod
     def from_pgp(
@@ -492,19 +505,14 @@ class KeySet:
         ``passphrase`` unlocks protected secret keys once, at load time: one string for all,
         or ``{fingerprint: passphrase}``. ``primary`` is a fingerprint; defaults to the first
         key.
+
+        On failure no frame of the traceback holds the passphrase, the key data or a loaded key.
         """
-        failure = None
-        try:
-            keys: list[Key] = handler("from_pgp")(data, passphrase=passphrase, **kwargs)
-        except KeySetError as exc:
-            failure = str(exc)
-        # Raised afresh with the passphrase dropped, so no frame of the traceback holds it.
-        passphrase = None
-        if failure is not None:
-            raise KeySetError(failure)
-        if not keys:
-            raise KeySetError("no OpenPGP keys found")
-        return cls(keys, primary=primary if primary is not None else keys[0].kid)
+        outcome = attempt(
+            loaded_set, cls, "from_pgp", primary, data, passphrase=passphrase, **kwargs
+        )
+        del data, passphrase, kwargs
+        return settle(outcome)
 
     def to_jwks(self, *, include_private: bool = False) -> dict[str, Any]:
         """Export as a JWK Set dict: public halves only unless ``include_private`` is true."""
@@ -530,4 +538,3 @@ class KeySet:
 
     def __repr__(self) -> str:
         return f"KeySet(codec={self.codec!r}, primary={self._primary!r}, keys={list(self._keys)!r})"
-

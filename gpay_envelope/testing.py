@@ -14,14 +14,24 @@ from .errors import InvalidEnvelope, InvalidSignature
 
 __all__ = ["FakeCodec", "fake_registry", "make_jwe_keysets"]
 
+_EVERY_JWE_KEY_ALG = ("RSA-OAEP-256", "RSA-OAEP", "RSA1_5")
+
 
 def make_jwe_keysets(
     prefix: str = "test", *, keys: int = 2, bits: int = 2048, legacy: bool = True
 ) -> tuple[KeySet, KeySet]:
     """Fresh JWE key sets for tests: ``(decryption keys, signing keys)``, ``keys`` of each,
-    the first one primary. RSA-2048 by default, for speed."""
+    the first one primary. RSA-2048 by default, for speed.
+
+    With ``legacy`` (the default) the decryption keys are bound to RSA-OAEP-256, RSA-OAEP and
+    RSA1_5 on purpose, so that one set serves every profile (``signed``, ``legacy``,
+    ``legacy-a128``) in a test. Production keys are not bound that way: ``legacy=True`` on
+    `generate_key` binds RSA1_5 only (docs/security.md). Throwaway test keys face no padding
+    oracle. ``legacy=False`` gives the production default, RSA-OAEP-256 and RSA-OAEP.
+    """
+    algorithms = _EVERY_JWE_KEY_ALG if legacy else None
     enc = [
-        generate_key(kid=f"{prefix}-enc-{i}", use="enc", size=bits, legacy=legacy)
+        generate_key(kid=f"{prefix}-enc-{i}", use="enc", size=bits, algorithms=algorithms)
         for i in range(1, keys + 1)
     ]
     sig = [generate_key(kid=f"{prefix}-sig-{i}", use="sig", size=bits) for i in range(1, keys + 1)]

@@ -40,9 +40,15 @@ class JWEParty:
         return self.signer.public()
 
 
+# The fixture keys are bound to both RSA paddings on purpose, so that one party serves every
+# profile; a production key made with legacy=True is bound to RSA1_5 only.
+EVERY_JWE_KEY_ALG = ("RSA-OAEP-256", "RSA-OAEP", "RSA1_5")
+
+
 def _party(prefix: str) -> JWEParty:
     enc = [
-        ge.generate_key(kid=f"{prefix}-enc-{i}", use="enc", size=2048, legacy=True) for i in (1, 2)
+        ge.generate_key(kid=f"{prefix}-enc-{i}", use="enc", size=2048, algorithms=EVERY_JWE_KEY_ALG)
+        for i in (1, 2)
     ]
     sig = [ge.generate_key(kid=f"{prefix}-sig-{i}", use="sig", size=2048) for i in (1, 2)]
     return JWEParty(
@@ -67,5 +73,6 @@ def google() -> JWEParty:
 def spare_keys() -> tuple[ge.Key, ...]:
     """Extra RSA-2048 keys for rotation and trial-bound tests."""
     return tuple(
-        ge.generate_key(kid=f"spare-{i}", use="enc", size=2048, legacy=True) for i in range(4)
+        ge.generate_key(kid=f"spare-{i}", use="enc", size=2048, algorithms=EVERY_JWE_KEY_ALG)
+        for i in range(4)
     )

@@ -8,6 +8,7 @@ import pickle
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from conftest import EVERY_JWE_KEY_ALG
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -146,11 +147,11 @@ def test_public_strips_every_private_half(partner) -> None:
 def test_jwks_export_is_public_by_default_and_round_trips(partner) -> None:
     exported = partner.identities.to_jwks()
     assert all("d" not in k for k in exported["keys"])
-    loaded = ge.KeySet.from_jwks(json.dumps(exported), legacy=True)
+    loaded = ge.KeySet.from_jwks(json.dumps(exported), algorithms=EVERY_JWE_KEY_ALG)
     assert loaded.kids == partner.identities.kids and not loaded.has_secret
     assert loaded.primary.algorithms == partner.identities.primary.algorithms
     private = partner.identities.to_jwks(include_private=True)
-    again = ge.KeySet.from_jwks(private, legacy=True, primary="partner-enc-2")
+    again = ge.KeySet.from_jwks(private, algorithms=EVERY_JWE_KEY_ALG, primary="partner-enc-2")
     assert again.has_secret and again.primary.kid == "partner-enc-2"
 
 

@@ -1,11 +1,18 @@
-"""Import and export of JWE-codec keys: JWK, JWK Set, PEM; generation. Public-only by default."""
+"""Import and export of JWE-codec keys: JWK, JWK Set, PEM; generation. Public-only by default.
+
+Each loader does its work in a private function run through `_keyload.attempt`, so a failure
+is raised afresh, after the loader dropped its secret arguments: no frame of the traceback
+holds the JWK, the PEM, its password or a parsed private key (see `gpay_envelope._keyload`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -13,6 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 from ..._b64 import b64url_decode
+from ..._keyload import LoadFailure, attempt, settle
 from ..._keyops import RSAPrivateOps
 from ..._keys import Key, KeyStatus
 from ..._policy import DEFAULT_RSA_BITS, MIN_RSA_BITS
@@ -95,30 +103,50 @@ class JWKMaterial:
     def __repr__(self) -> str:
         return f"<JWKMaterial {self.kty}-{self.size} secret={self.has_secret}>"
 
+    # Never duplicated: a copy (``dataclasses.asdict`` deep-copies what it finds) would be
+    # one more place the private numbers live, and joserfc's key caches its JWK members.
+    def __copy__(self) -> JWKMaterial:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> JWKMaterial:
+        return self
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        if self.has_secret:
+            raise TypeError("refusing to pickle key material that holds secret material")
+        raise TypeError("key material is not pickled; export the key with to_jwk()")
+
 
 def _default_algorithms(kty: str, use: str | None, legacy: bool) -> tuple[str, ...]:
     if kty == "EC":
         return ("ES256",)
-    enc = (*_DEFAULT_ENC, "RSA1_5") if legacy else _DEFAULT_ENC
-    if use == "enc":
-        return enc
     if use == "sig":
         return _DEFAULT_RSA_SIG
-    return (*enc, *_DEFAULT_RSA_SIG)
+    if legacy:
+        # RSA1_5 only: a key that also unwraps OAEP, or signs, lets a PKCS#1 v1.5 padding
+        # oracle reach those uses too (docs/security.md). Binding several is explicit.
+        return ("RSA1_5",)
+    if use == "enc":
+        return _DEFAULT_ENC
+    return (*_DEFAULT_ENC, *_DEFAULT_RSA_SIG)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A loader's options for the key it makes: algorithms (or the defaults, ``legacy`` or
+    not), status and validity window. No key material."""
+
+    algorithms: Iterable[str] | None
+    legacy: bool
+    status: KeyStatus
+    not_before: datetime | None
+    not_after: datetime | None
 
 
 def _bind(
-    kid: str,
-    material: JWKMaterial,
-    *,
-    use: str | None,
-    alg: str | None,
-    algorithms: Iterable[str] | None,
-    legacy: bool,
-    status: KeyStatus,
-    not_before: datetime | None,
-    not_after: datetime | None,
+    kid: str, material: JWKMaterial, *, use: str | None, alg: str | None, binding: Binding
 ) -> Key:
+    algorithms = binding.algorithms
     if algorithms is not None:
         if isinstance(algorithms, str):
             raise KeySetError(f"key {kid!r}: algorithms must be a collection of names")
@@ -126,7 +154,7 @@ def _bind(
     elif alg is not None:
         algs = (alg,)
     else:
-        algs = _default_algorithms(material.kty, use, legacy)
+        algs = _default_algorithms(material.kty, use, binding.legacy)
     use = check_binding(kid, material.kty, use, algs)
     return Key(
         kid=kid,
@@ -134,9 +162,9 @@ def _bind(
         material=material,
         algorithms=algs,
         use=use,
-        status=status,
-        not_before=not_before,
-        not_after=not_after,
+        status=binding.status,
+        not_before=binding.not_before,
+        not_after=binding.not_after,
     )
 
 
@@ -182,7 +210,19 @@ def key_from_jwk(
     not_before: datetime | None = None,
     not_after: datetime | None = None,
 ) -> Key:
-    """Load one JWK. See `KeySet.from_jwks` for the algorithm binding rules."""
+    """Load one JWK. See `KeySet.from_jwks` for the algorithm binding rules.
+
+    Raises:
+        KeySetError: anything wrong with the JWK or its binding; no ``__context__``, and no
+            frame of the traceback holds the JWK or its private key.
+    """
+    binding = Binding(algorithms, legacy, status, not_before, not_after)
+    outcome: Key | LoadFailure = attempt(_key_from_jwk, jwk, binding)
+    del jwk
+    return settle(outcome)
+
+
+def _key_from_jwk(jwk: Mapping[str, Any] | str | bytes, binding: Binding) -> Key:
     data = _json_object(jwk, "JWK")
     kty = data.get("kty")
     if kty not in ("RSA", "EC"):
@@ -214,21 +254,26 @@ def key_from_jwk(
     alg = data.get("alg")
     if use not in (None, "enc", "sig") or (alg is not None and not isinstance(alg, str)):
         raise KeySetError(f"key {kid!r}: unsupported use {use!r} or alg")
-    return _bind(
-        kid,
-        material,
-        use=use,
-        alg=alg,
-        algorithms=algorithms,
-        legacy=legacy,
-        status=status,
-        not_before=not_before or _epoch(kid, "nbf", data.get("nbf")),
-        not_after=not_after or _epoch(kid, "exp", data.get("exp")),
+    # The JWK's own window fills in what the caller did not set.
+    binding = dataclasses.replace(
+        binding,
+        not_before=binding.not_before or _epoch(kid, "nbf", data.get("nbf")),
+        not_after=binding.not_after or _epoch(kid, "exp", data.get("exp")),
     )
+    return _bind(kid, material, use=use, alg=alg, binding=binding)
 
 
 def keys_from_jwks(jwks: Mapping[str, Any] | str | bytes, **kwargs: Any) -> list[Key]:
-    """Load every key of a JWK Set."""
+    """Load every key of a JWK Set (``kwargs`` as for `key_from_jwk`).
+
+    On failure no frame of the traceback holds the JWK Set or a key loaded from it.
+    """
+    outcome: list[Key] | LoadFailure = attempt(_keys_from_jwks, jwks, **kwargs)
+    del jwks, kwargs
+    return settle(outcome)
+
+
+def _keys_from_jwks(jwks: Mapping[str, Any] | str | bytes, **kwargs: Any) -> list[Key]:
     data = _json_object(jwks, "JWK Set")
     keys = data.get("keys")
     if not isinstance(keys, list):
@@ -250,7 +295,23 @@ def key_from_pem(
     not_before: datetime | None = None,
     not_after: datetime | None = None,
 ) -> Key:
-    """Load an RSA or P-256 key from PEM, private (PKCS#8 or traditional) or public."""
+    """Load an RSA or P-256 key from PEM, private (PKCS#8 or traditional) or public.
+
+    Raises:
+        KeySetError: the PEM does not load (wrong or missing ``password`` included), or the key
+            or its binding is refused; no ``__context__``, and no frame of the traceback holds
+            the PEM, the password or the private key.
+        TypeError: ``pem`` is not bytes.
+    """
+    binding = Binding(algorithms, legacy, status, not_before, not_after)
+    outcome: Key | LoadFailure = attempt(_key_from_pem, pem, kid, use, password, binding)
+    del pem, password
+    return settle(outcome)
+
+
+def _key_from_pem(
+    pem: bytes, kid: str, use: str | None, password: bytes | None, binding: Binding
+) -> Key:
     if not isinstance(pem, bytes):
         raise TypeError("pem must be bytes")
     native: Any
@@ -263,17 +324,7 @@ def key_from_pem(
         raise KeySetError(f"key {kid!r}: the PEM could not be loaded") from None
     if not isinstance(native, _NATIVE_TYPES):
         raise KeySetError(f"key {kid!r}: only RSA and EC (P-256) keys are supported")
-    return _bind(
-        kid,
-        JWKMaterial(native),
-        use=use,
-        alg=None,
-        algorithms=algorithms,
-        legacy=legacy,
-        status=status,
-        not_before=not_before,
-        not_after=not_after,
-    )
+    return _bind(kid, JWKMaterial(native), use=use, alg=None, binding=binding)
 
 
 def key_to_jwk(key: Key, *, include_private: bool = False) -> dict[str, Any]:
@@ -309,24 +360,23 @@ def generate_key(
         kid: its key id.
         use: ``"enc"``, ``"sig"`` or None.
         size: modulus size in bits (at least `MIN_RSA_BITS`, Google's rules; 3072 by default).
-        legacy: also bind an encryption key to RSA1_5 (legacy Google JWE text).
+        legacy: bind the key to RSA1_5 only (Google's legacy JWE text); a key that must also
+            take RSA-OAEP-256 says so with ``algorithms=["RSA1_5", "RSA-OAEP-256"]``.
         algorithms: explicit algorithm binding instead of the defaults.
         not_after: end of the validity window (keys should expire within a year).
+
+    On failure no frame of the traceback holds the key just generated.
     """
+    binding = Binding(algorithms, legacy, KeyStatus.ENABLED, None, not_after)
+    outcome: Key | LoadFailure = attempt(_generate_key, kid, use, size, binding)
+    return settle(outcome)
+
+
+def _generate_key(kid: str, use: str | None, size: int, binding: Binding) -> Key:
     if size < MIN_RSA_BITS:
         raise KeySetError(f"RSA-{size} is too small; at least RSA-{MIN_RSA_BITS} is required")
     native = rsa.generate_private_key(public_exponent=65537, key_size=size)
-    return _bind(
-        kid,
-        JWKMaterial(native),
-        use=use,
-        alg=None,
-        algorithms=algorithms,
-        legacy=legacy,
-        status=KeyStatus.ENABLED,
-        not_before=None,
-        not_after=not_after,
-    )
+    return _bind(kid, JWKMaterial(native), use=use, alg=None, binding=binding)
 
 
 def _json_object(value: Mapping[str, Any] | str | bytes, what: str) -> Mapping[str, Any]:
