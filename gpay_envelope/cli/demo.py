@@ -104,7 +104,10 @@ def _jwe_rotation_demo(out: TextIO, bits: int) -> bool:
 
 def _jwe_profiles_demo(out: TextIO, bits: int) -> bool:
     """One message per JWE profile, and a forged one."""
-    enc = generate_key(kid="google-enc-1", use="enc", size=bits, legacy=True)
+    # One key for both families on purpose (a demo of every profile); a real key serves one
+    # padding only (`legacy=True` binds RSA1_5 alone).
+    both = ("RSA-OAEP-256", "RSA1_5")
+    enc = generate_key(kid="google-enc-1", use="enc", size=bits, algorithms=both)
     sig = generate_key(kid="partner-sig-1", use="sig", size=bits)
     google = KeySet([enc], primary=enc.kid)
     partner = KeySet([sig], primary=sig.kid)
