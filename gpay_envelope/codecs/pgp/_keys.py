@@ -13,6 +13,9 @@ binding is verified here, over the exact bytes that were signed:
   binding drops it); a signing subkey also needs its embedded primary-key binding signature;
   a subkey packet that is not a v4 RSA key, or that no valid binding covers, is dropped;
 - a valid subkey revocation marks the subkey revoked, wherever it stands (`_selfsig`);
+- a self-signature counts only when it was made within its signer's life: not before the
+  primary was created, and a binding not before the subkey was created nor at or after the
+  primary's expiry (`_selfsig.made_within`);
 - copies of one user ID or one subkey (same fingerprint) are merged first, their signatures
   pooled, so a revocation on one copy cannot be dodged by an old copy next to it;
 - self-signatures expire (signature expiration time): among the valid ones the newest that has
@@ -41,6 +44,7 @@ from ._selfsig import (
     fingerprint,
     framed,
     key_expiry,
+    made_within,
     primary_state,
     revocation_bodies,
     self_verify,
@@ -61,7 +65,9 @@ __all__ = [
     "split_keys",
 ]
 
-#: Seconds a creation time may lie in the future before the object counts as not yet valid.
+#: Seconds a creation time may lie in the future of *now* before the object counts as not yet
+#: valid. It is for clock differences between machines only, when a time is compared with
+#: *now*: it never stretches a key's life (`KeyPart.alive_at`).
 CLOCK_SKEW: Final = 600
 MAX_KEYS: Final = 64
 _MAX_KEY_PACKETS: Final = 4096
@@ -104,6 +110,11 @@ class KeyPart:
             and self.created <= when + CLOCK_SKEW
             and (self.expires is None or when < self.expires)
         )
+
+    def alive_at(self, when: int) -> bool:
+        """``when`` lies in the part's life, [created, expires), with no clock skew: what a
+        signature's creation time must satisfy for the signature to count."""
+        return self.created <= when and (self.expires is None or when < self.expires)
 
     def can_sign(self) -> bool:
         """The key flags allow signing data."""
@@ -280,10 +291,15 @@ def _subkey_part(
     says whether a subkey revocation anywhere in the key verified for it."""
     sub_what = f"{signer.what}: subkey {fpr.hex().upper()}"
     sub_framed = framed(raw.public)
+    # A binding counts only when made within the lives of both keys: not before either was
+    # created, not at or after the primary expired.
+    start = max(primary.created, raw.created)
     bindings = [
         s
         for s in signatures(sig_bodies)
-        if s.sigtype == op.SIG_SUBKEY_BINDING and signer.verifies(s, sub_framed)
+        if s.sigtype == op.SIG_SUBKEY_BINDING
+        and made_within(s, start, primary.expires)
+        and signer.verifies(s, sub_framed)
     ]
     binding = current(bindings, now)
     if binding is None:

@@ -30,6 +30,7 @@ __all__ = [
     "fingerprint",
     "framed",
     "key_expiry",
+    "made_within",
     "newest",
     "primary_state",
     "revocation_bodies",
@@ -198,15 +199,25 @@ def earliest(*times: int | None) -> int | None:
     return min(known) if known else None
 
 
+def made_within(sig: op.Signature, start: int, end: int | None) -> bool:
+    """``sig`` was made in [start, end): within the life of the key that made it (a key
+    signs nothing before it exists or after it expires). No clock skew: that is for
+    comparing with *now* only."""
+    made = sig.created
+    return made is not None and start <= made and (end is None or made < end)
+
+
 # -- the primary's self-signatures ----------------------------------------------------------
 def _direct_self_signatures(
     primary: Primary, bodies: Iterable[bytes], now: int
 ) -> list[op.Signature]:
-    """Valid direct-key self-signatures."""
+    """Valid direct-key self-signatures, made within the primary's life."""
     return [
         s
         for s in signatures(dict.fromkeys(bodies))
-        if s.sigtype == op.SIG_DIRECT_KEY and primary.verifies(s)
+        if s.sigtype == op.SIG_DIRECT_KEY
+        and made_within(s, primary.created, None)
+        and primary.verifies(s)
     ]
 
 
@@ -222,7 +233,10 @@ def _user_id_certifications(
         valid = [
             s
             for s in signatures(sig_bodies)
-            if (s.sigtype in _CERTIFICATIONS or s.sigtype == op.SIG_CERT_REVOCATION)
+            if (
+                s.sigtype == op.SIG_CERT_REVOCATION
+                or (s.sigtype in _CERTIFICATIONS and made_within(s, primary.created, None))
+            )
             and primary.verifies(s, prefix)
         ]
         newest_sig = current(valid, now)
