@@ -85,6 +85,10 @@ class Sub:
     #: "foreign": the binding is a valid signature over *another* subkey (copied binding);
     #: "corrupt": one bit of the binding signature flipped.
     forge: str | None = None
+    #: Creation time of the subkey packet (default: the primary's).
+    created: int | None = None
+    #: Creation time of the binding signature (default: the subkey's creation).
+    bound: int | None = None
 
 
 @dataclass(frozen=True)
@@ -137,12 +141,7 @@ def build_key(spec: Spec = Spec(), *, secret: bool = True) -> bytes:
     out = [op.packet(tag, secret_key_body(pk, spec.created) if secret else pub)]
     when = spec.created
     if spec.revoked:
-        out.append(
-            op.packet(
-                op.TAG_SIGNATURE,
-                _sig(pk, fpr, op.SIG_KEY_REVOCATION, spec.hashalg, when + 60, [_framed(pub)]),
-            )
-        )
+        out.append(key_revocation(spec))
     uid = spec.uid.encode()
     out.append(op.packet(op.TAG_USER_ID, uid))
     if spec.self_signed:
@@ -161,35 +160,60 @@ def build_key(spec: Spec = Spec(), *, secret: bool = True) -> bytes:
             extra,
         )
         out.append(op.packet(op.TAG_SIGNATURE, cert))
-    for sub in spec.subkeys:
+    for index, sub in enumerate(spec.subkeys):
         sk = rsa_key(sub.slot, sub.size)
-        sub_pub = public_key_body(sk.public_key(), when)
+        sub_created = when if sub.created is None else sub.created
+        bound = sub_created if sub.bound is None else sub.bound
+        sub_pub = public_key_body(sk.public_key(), sub_created)
         sub_fpr = fingerprint(sub_pub)
         out.append(
             op.packet(
                 op.TAG_SECRET_SUBKEY if secret else op.TAG_PUBLIC_SUBKEY,
-                secret_key_body(sk, when) if secret else sub_pub,
+                secret_key_body(sk, sub_created) if secret else sub_pub,
             )
         )
         signed_pub = sub_pub
         if sub.forge == "foreign":
-            signed_pub = public_key_body(rsa_key(sub.slot + 100).public_key(), when)
+            signed_pub = public_key_body(rsa_key(sub.slot + 100).public_key(), sub_created)
         data = [_framed(pub), _framed(signed_pub)]
         extra = op.subpacket(op.SUB_KEY_FLAGS, bytes((sub.flags,)))
         if sub.expires_after is not None:
             extra += op.subpacket(op.SUB_KEY_EXPIRES, struct.pack(">I", sub.expires_after))
         unhashed = b""
         if sub.flags & op.FLAG_SIGN and sub.backsig:
-            back = _sig(sk, sub_fpr, op.SIG_PRIMARY_BINDING, spec.hashalg, when, data)
+            back = _sig(sk, sub_fpr, op.SIG_PRIMARY_BINDING, spec.hashalg, bound, data)
             unhashed = op.subpacket(op.SUB_EMBEDDED_SIGNATURE, back)
-        binding = _sig(pk, fpr, op.SIG_SUBKEY_BINDING, spec.hashalg, when, data, extra, unhashed)
+        binding = _sig(pk, fpr, op.SIG_SUBKEY_BINDING, spec.hashalg, bound, data, extra, unhashed)
         if sub.forge == "corrupt":
             binding = binding[:-1] + bytes((binding[-1] ^ 0x01,))
         out.append(op.packet(op.TAG_SIGNATURE, binding))
         if sub.revoked:
-            rev = _sig(pk, fpr, op.SIG_SUBKEY_REVOCATION, spec.hashalg, when + 60, data)
-            out.append(op.packet(op.TAG_SIGNATURE, rev))
+            out.append(subkey_revocation(spec, index))
     return b"".join(out)
+
+
+def key_revocation(spec: Spec) -> bytes:
+    """A key revocation signature packet (0x20) by ``spec``'s primary, a minute after its
+    creation: what gpg's revocation certificate holds."""
+    pk = rsa_key(spec.slot, spec.size)
+    pub = public_key_body(pk.public_key(), spec.created)
+    when = spec.created + 60
+    body = _sig(pk, fingerprint(pub), op.SIG_KEY_REVOCATION, spec.hashalg, when, [_framed(pub)])
+    return op.packet(op.TAG_SIGNATURE, body)
+
+
+def subkey_revocation(spec: Spec, index: int) -> bytes:
+    """A subkey revocation signature packet (0x28) by ``spec``'s primary for
+    ``spec.subkeys[index]``, a minute after the subkey's binding."""
+    pk = rsa_key(spec.slot, spec.size)
+    pub = public_key_body(pk.public_key(), spec.created)
+    sub = spec.subkeys[index]
+    sub_created = spec.created if sub.created is None else sub.created
+    sub_pub = public_key_body(rsa_key(sub.slot, sub.size).public_key(), sub_created)
+    when = (sub_created if sub.bound is None else sub.bound) + 60
+    data = [_framed(pub), _framed(sub_pub)]
+    body = _sig(pk, fingerprint(pub), op.SIG_SUBKEY_REVOCATION, spec.hashalg, when, data)
+    return op.packet(op.TAG_SIGNATURE, body)
 
 
 def load(spec: Spec = Spec(), *, secret: bool = True) -> ge.Key:
@@ -363,6 +387,27 @@ class Gpg:
             passphrase=passphrase,
         )
         return fpr
+
+    def revocation_certificate(self, fpr: str) -> bytes:
+        """The revocation certificate gpg made with key ``fpr`` (in openpgp-revocs.d): the
+        armored block, without the explanation before it and without the colon gpg puts
+        before its BEGIN line so that it is not imported by accident."""
+        text = (self.home / "openpgp-revocs.d" / f"{fpr}.rev").read_bytes()
+        return text[text.index(b":-----BEGIN PGP ") + 1 :]
+
+    def validity(self) -> dict[str, str]:
+        """Fingerprint -> validity letter (``r`` revoked, ``e`` expired, ...) of every key and
+        subkey in the home, from ``--list-keys --with-colons``."""
+        out = self.check("--with-colons", "--with-subkey-fingerprints", "--list-keys").decode()
+        found: dict[str, str] = {}
+        letter = ""
+        for line in out.splitlines():
+            fields = line.split(":")
+            if fields[0] in ("pub", "sub"):
+                letter = fields[1]
+            elif fields[0] == "fpr":
+                found[fields[9]] = letter
+        return found
 
     def fingerprint(self, uid: str) -> str:
         out = self.check("--with-colons", "--list-keys", uid).decode()

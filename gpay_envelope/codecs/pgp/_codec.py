@@ -354,8 +354,8 @@ def _verify(
             hasher.update(_canonical(inner) if sig.sigtype == op.SIG_TEXT else inner.data)
             hashers[(sig.sigtype, sig.hashalg)] = hasher
         digest = op.finish_digest(hasher, sig.sigtype, sig.pkalg, sig.hashalg, sig.hashed)
-        for key, part in _signers_of(sig, senders, now, request.limits.max_trials):
-            if sig.created >= part.created and op.rsa_verify(part.public_key, sig, digest):
+        for key, part in _signers_of(sig, sig.created, senders, now, request.limits.max_trials):
+            if op.rsa_verify(part.public_key, sig, digest):
                 if key.kid not in verified:
                     verified.append(key.kid)
                 name = op.HASH_NAMES[sig.hashalg]
@@ -366,15 +366,25 @@ def _verify(
 
 
 def _signers_of(
-    sig: op.Signature, senders: list[tuple[Key, PGPMaterial]], now: int, limit: int
+    sig: op.Signature,
+    created: int,
+    senders: list[tuple[Key, PGPMaterial]],
+    now: int,
+    limit: int,
 ) -> list[tuple[Key, KeyPart]]:
     """Sender parts that may have made ``sig``, by issuer fingerprint or issuer key id, or
-    (a signature naming no key) any signing part, at most ``limit`` (`_rotation.attempts`)."""
+    (a signature naming no key) any signing part, at most ``limit`` (`_rotation.attempts`).
+
+    Only parts usable at ``now`` whose life, and their primary's, holds ``created``, the
+    signature's creation time (`PGPMaterial.signers_at`): a signature dated after its key
+    expired, or before it was created, never counts. The clock skew is only for comparing
+    with ``now`` (the caller's check that the signature is not from the future).
+    """
     issuer = None
     if sig.issuer_fprs or sig.issuer_ids:
         keyids = frozenset(f[-8:] for f in sig.issuer_fprs) | frozenset(sig.issuer_ids)
         issuer = _Issuer(keyids, frozenset(sig.issuer_fprs))
-    units = [(k, p) for k, m in senders for p in m.all_verifying_parts(now)]
+    units = [(k, p) for k, m in senders for p in m.signers_at(created, now)]
     found = _rotation.attempts(
         (issuer,), units, names=_names_signer, budget=_rotation.TrialBudget(limit)
     )

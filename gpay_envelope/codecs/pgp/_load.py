@@ -23,6 +23,7 @@ __all__ = ["OPENPGP", "generate_pgp_key", "key_to_pgp", "keys_from_pgp", "materi
 OPENPGP: Final = "openpgp"
 _KEY_INPUT_MAX: Final = 1 << 20
 
+
 def _binary_inputs(data: bytes | str | Sequence[bytes | str]) -> Iterator[bytes]:
     items: Sequence[bytes | str]
     if isinstance(data, str):
@@ -77,7 +78,9 @@ def keys_from_pgp(
     """Load OpenPGP keys (armored or binary, public or secret, one or several) as pgp keys.
 
     Args:
-        data: key data, or a sequence of them; armored input may hold several blocks.
+        data: key data, or a sequence of them; armored input may hold several blocks. A
+            revocation certificate (gpg's: a key block holding only the revocation signature,
+            armored or binary) anywhere in ``data`` revokes the key it verifies for.
         passphrase: unlocks protected secret keys once, here; a string for all keys or
             ``{fingerprint: passphrase}``.
         status: status of every loaded key.
@@ -88,11 +91,13 @@ def keys_from_pgp(
         algorithms ``{"openpgp"}``, ``use`` None.
 
     Raises:
-        KeySetError: malformed data, a key that is not RSA, RSA below 2048 bits, revoked, with
-            no valid self-signature, with nothing that may sign or encrypt, present twice, or
-            a protected secret key without the right passphrase. Expired keys load (their
-            expiry is the key's ``not_after``), so they are never used to seal or to verify.
-            The error has no ``__context__`` and its frames hold no passphrase.
+        KeySetError: malformed data, a key that is not RSA, RSA below 2048 bits, revoked
+            ("key <FINGERPRINT> is revoked", wherever the revocation stands), with no valid
+            self-signature, with nothing that may sign or encrypt, present twice, a revocation
+            certificate that revokes no key given with it, or a protected secret key without
+            the right passphrase. Expired keys load (their expiry is the key's
+            ``not_after``), so they are never used to seal or to verify. The error has no
+            ``__context__`` and its frames hold no passphrase.
     """
     failure: str | None = None
     try:
@@ -119,28 +124,29 @@ def _load_keys(
 
     keys: list[Key] = []
     seen: set[str] = set()
-    for blob in _binary_inputs(data):
-        for parsed in parse_keys(blob):
-            kid = parsed.primary.hex
-            if kid in seen:
-                # Two copies of one key would be judged separately (a revocation in one copy
-                # does not reach the other): refused, merge them with gpg first.
-                raise KeySetError(f"key {kid} appears more than once in the key data")
-            seen.add(kid)
-            secrets: Mapping[bytes, RSAPrivateOps] = {}
-            if parsed.secret_blob is not None:
-                secrets = secret_keys(parsed, _passphrase_for(passphrase, kid))
-            keys.append(
-                Key(
-                    kid=kid,
-                    codec="pgp",
-                    material=PGPMaterial(parsed, secrets),
-                    algorithms=(OPENPGP,),
-                    status=status,
-                    not_before=not_before,
-                    not_after=not_after,
-                )
+    # All pieces at once: a revocation certificate (a block holding only the revocation
+    # signature, as gpg writes it) applies to its key anywhere in the same input.
+    for parsed in parse_keys(list(_binary_inputs(data))):
+        kid = parsed.primary.hex
+        if kid in seen:
+            # Two copies of one key would be judged separately (a revocation in one copy
+            # does not reach the other): refused, merge them with gpg first.
+            raise KeySetError(f"key {kid} appears more than once in the key data")
+        seen.add(kid)
+        secrets: Mapping[bytes, RSAPrivateOps] = {}
+        if parsed.secret_blob is not None:
+            secrets = secret_keys(parsed, _passphrase_for(passphrase, kid))
+        keys.append(
+            Key(
+                kid=kid,
+                codec="pgp",
+                material=PGPMaterial(parsed, secrets),
+                algorithms=(OPENPGP,),
+                status=status,
+                not_before=not_before,
+                not_after=not_after,
             )
+        )
     return keys
 
 
@@ -199,5 +205,3 @@ def generate_pgp_key(
         blob = protect(blob, passphrase)
     (key,) = keys_from_pgp(blob, passphrase=passphrase)
     return key
-
-

@@ -12,6 +12,7 @@ from ._keys import KeyPart, ParsedKey
 
 __all__ = ["PGPMaterial"]
 
+
 class PGPMaterial:
     """An OpenPGP key for the pgp codec: the parsed, policy-checked primary and subkeys with
     their `cryptography` key objects, built once at load (no per-operation rebuilding).
@@ -89,18 +90,25 @@ class PGPMaterial:
     def signing_part(self, when: int) -> tuple[KeyPart, RSAPrivateOps] | None:
         """The part to sign with at ``when``: the newest usable signing subkey we hold the
         secret for (gpg's choice), else the primary when its flags allow signing."""
-        subs = [
-            p
-            for p in self._parsed.subkeys
-            if p.can_sign() and p.valid_at(when) and p.keyid in self._secrets
-        ]
+        subs = [p for p in self._parsed.subkeys if self._may_sign_with(p, when)]
         if subs:
             best = max(subs, key=lambda p: p.created)
             return best, self._secrets[best.keyid]
         primary = self._parsed.primary
-        if primary.can_sign() and primary.valid_at(when) and primary.keyid in self._secrets:
+        if self._may_sign_with(primary, when):
             return primary, self._secrets[primary.keyid]
         return None
+
+    def _may_sign_with(self, part: KeyPart, when: int) -> bool:
+        # The signature will be dated ``when``: it must lie in the part's life (and the
+        # primary's), or the signature would not count (`signers_at`), here or at the peer.
+        return (
+            part.can_sign()
+            and part.valid_at(when)
+            and part.alive_at(when)
+            and self._parsed.primary.alive_at(when)
+            and part.keyid in self._secrets
+        )
 
     def decryption_key(self, keyid: bytes) -> RSAPrivateOps | None:
         """The private key of the encryption part with this key id, if we hold it."""
@@ -128,6 +136,15 @@ class PGPMaterial:
         """Every signing-capable part usable at ``when``, primary first."""
         return [p for p in self._parsed.parts if p.can_sign() and p.valid_at(when)]
 
+    def signers_at(self, created: int, now: int) -> list[KeyPart]:
+        """Parts that may have made a signature dated ``created`` that counts at ``now``:
+        signing-capable and usable at ``now`` (`all_verifying_parts`), and ``created`` within
+        the part's life and the primary's (`KeyPart.alive_at`: from creation to expiry, which
+        for a subkey includes its binding's expiry; no clock skew)."""
+        if not self._parsed.primary.alive_at(created):
+            return []
+        return [p for p in self.all_verifying_parts(now) if p.alive_at(created)]
+
     def export(self, *, include_private: bool) -> bytes:
         """The binary transferable key: public, or the secret key as it was loaded."""
         if include_private:
@@ -145,5 +162,3 @@ class PGPMaterial:
             f"<PGPMaterial {self.fingerprint} RSA-{self._parsed.primary.size} "
             f"subkeys={len(self._parsed.subkeys)} secret={self.has_secret}>"
         )
-
-
