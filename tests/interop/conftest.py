@@ -80,6 +80,10 @@ def _callspec_id(item: pytest.Item) -> str:
     return "" if callspec is None else str(callspec.id)
 
 
+_GPG_REVOCATION_TESTS = {
+    "test_gpg_key_with_its_revocation_certificate": "gpg's revocation certificate with the key",
+    "test_gpg_subkey_revocation_after_the_other_subkey": "subkey revocation after the other subkey",
+}
 _GPG_TESTS = {
     "test_gpg_decrypts_and_verifies_ours": (US_TO_PEER, "gpg decrypts and verifies"),
     "test_gpg_sees_our_unknown_signer_and_still_verifies_the_known_one": (
@@ -136,6 +140,9 @@ def classify(item: pytest.Item) -> list[Row]:
     if module == "test_pgp_gpg" and func in _GPG_TESTS:
         direction, label = _GPG_TESTS[func]
         return [Row("gpg", direction, f"{label} [{pid}]" if pid else label)]
+    if module == "test_revocation" and func in _GPG_REVOCATION_TESTS:
+        label = _GPG_REVOCATION_TESTS[func]
+        return [Row("gpg", KEYS, f"{label} [{pid}]" if pid else label)]
     if module == "test_codec_pgp" and func == "test_weak_algorithms_made_by_gpg":
         return [Row("gpg", PEER_TO_US, _weak_gpg_case(item))]
     if module == "test_pgp_peers":
