@@ -37,7 +37,7 @@ from ._keyio import generate_key
 from ._keys import Key, KeySet, KeyStatus, utcnow
 from .codecs import DEFAULT_LIMITS
 from .errors import EnvelopeError, InvalidEnvelope, InvalidSignature, KeySetError
-from .manifest import (
+from .keystore import (
     Finding,
     KeyInfo,
     KeySetWatcher,
@@ -57,6 +57,7 @@ from .manifest import (
     resolve_kid,
     set_key_status,
 )
+from .keystore.files import atomic_write
 from .tls import add_tls_check_arguments, run_tls_check
 
 __all__ = ["main"]
@@ -159,18 +160,7 @@ def _write_new(path: Path, data: bytes, mode: int, *, force: bool) -> None:
     """Write a new file with exactly ``mode``: O_EXCL (never clobber) unless ``force``, in
     which case a temporary file is renamed over the old one."""
     if force:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, data, mode=mode)
         return
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(path, flags, mode)

@@ -17,7 +17,7 @@ from pgp_fixtures import YEAR, Spec, Sub, build_key
 
 import gpay_envelope as ge
 from gpay_envelope._cli import main
-from gpay_envelope.manifest import load_manifest
+from gpay_envelope.keystore import load_manifest
 
 
 @dataclass

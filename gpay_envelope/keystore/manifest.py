@@ -1,0 +1,573 @@
+"""Keyset manifests: the model, its JSON form, loading it into a `KeySet`, and the rotation
+edits.
+
+A manifest is a small JSON file naming the key files of one `KeySet`, its primary and which
+keys are disabled, so a rotation is an edit of data (``gpay-envelope keys rotate ...``), never
+of code::
+
+    {
+      "version": 1,
+      "codec": "pgp",
+      "environment": "production",
+      "primary": "7E49EC9B97285312BCC2F6B6655A26BF05F179FF",
+      "passphrase": {"env": "GPAY_PGP_PASSPHRASE"},
+      "keys": [
+        {"file": "partner-2026.secret.asc", "kid": "7E49EC9B97285312BCC2F6B6655A26BF05F179FF"},
+        {"file": "partner-2025.secret.asc", "kid": "0A1B...", "status": "disabled"}
+      ]
+    }
+
+- ``file`` is relative to the manifest's folder (or absolute). It may be armored or binary
+  OpenPGP, a JWK, a JWK Set or a PEM key; ``kid`` selects one key of a file that holds several
+  and is checked against the file when given (the tools always write it).
+- ``status`` is ``"enabled"`` (the default) or ``"disabled"``; ``primary`` is a kid.
+- Passphrases are never written in a manifest: ``{"env": NAME}`` names an environment variable
+  and ``{"file": PATH}`` a file holding it (one trailing newline is dropped). The top-level
+  ``passphrase`` applies to every entry without its own. PEM entries may say ``"use"``.
+- ``environment`` (``"sandbox"`` / ``"production"``) and ``note`` are for people; Google's
+  sandbox and production exchanges never share keys.
+
+`add_key`, `promote_key`, `set_key_status` and `remove_key` edit a manifest atomically: the
+result is validated first, then written to a temporary file and renamed over the old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from .._keys import Key, KeySet, KeyStatus, utcnow
+from ..errors import KeyNotFound, KeySetError
+from .files import (
+    MAX_MANIFEST,
+    Reader,
+    atomic_write,
+    is_manifest,
+    parse_key_bytes,
+    read_capped,
+    read_key_file,
+    why,
+)
+
+__all__ = [
+    "MANIFEST_VERSION",
+    "Manifest",
+    "ManifestEntry",
+    "PassphraseRef",
+    "add_key",
+    "init_manifest",
+    "load_keyset",
+    "load_manifest",
+    "promote_key",
+    "read_manifest",
+    "remove_key",
+    "resolve_kid",
+    "save_manifest",
+    "set_key_status",
+]
+
+MANIFEST_VERSION: Final = 1
+
+_LOG = logging.getLogger(__name__)
+_CODECS: Final = ("pgp", "jwe")
+_MAX_ENTRIES: Final = 64
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch
+_TOP_MEMBERS: Final = frozenset(
+    {"version", "codec", "environment", "primary", "passphrase", "keys", "note"}
+)
+_ENTRY_MEMBERS: Final = frozenset({"file", "kid", "status", "passphrase", "use", "note"})
+
+
+# -- the manifest model ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PassphraseRef:
+    """Where a passphrase comes from: an environment variable or a file, never the manifest."""
+
+    env: str | None = None
+    file: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.env is None) == (self.file is None):
+            raise KeySetError("a passphrase reference names exactly one of 'env' or 'file'")
+        if self.env is not None and not _ENV_NAME(self.env):
+            raise KeySetError(f"{self.env!r} is not an environment variable name")
+        if self.file is not None and (not isinstance(self.file, str) or not self.file):
+            raise KeySetError("a passphrase file must be a non-empty path")
+
+    @classmethod
+    def from_json(cls, value: object, where: str) -> PassphraseRef:
+        """Parse ``{"env": NAME}`` or ``{"file": PATH}``; an inline passphrase is refused."""
+        if isinstance(value, str):
+            raise KeySetError(
+                f"{where}: passphrases are never stored in a manifest; use "
+                '{"env": "VARIABLE"} or {"file": "path"}'
+            )
+        if not isinstance(value, Mapping) or set(value) - {"env", "file"}:
+            raise KeySetError(f'{where}: passphrase must be {{"env": NAME}} or {{"file": PATH}}')
+        env, file = value.get("env"), value.get("file")
+        if (env is not None and not isinstance(env, str)) or (
+            file is not None and not isinstance(file, str)
+        ):
+            raise KeySetError(f"{where}: passphrase env and file must be strings")
+        return cls(env=env, file=file)
+
+    def to_json(self) -> dict[str, str]:
+        """The JSON form."""
+        return {"env": self.env} if self.env is not None else {"file": str(self.file)}
+
+    def path(self, base: Path) -> Path | None:
+        """The passphrase file, resolved against ``base``, or None for an environment variable."""
+        return None if self.file is None else base / self.file
+
+    def resolve(self, base: Path, read: Reader = read_capped) -> str:
+        """The passphrase. Raises `KeySetError` when the variable is unset or the file empty."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise KeySetError(f"environment variable {self.env} (a passphrase) is not set")
+            return value
+        path = self.path(base)
+        assert path is not None
+        try:
+            text = read(path).decode("utf-8")
+        except UnicodeDecodeError:
+            raise KeySetError(f"passphrase file {self.file} is not UTF-8") from None
+        text = text[:-1] if text.endswith("\n") else text
+        text = text[:-1] if text.endswith("\r") else text
+        if not text:
+            raise KeySetError(f"passphrase file {self.file} is empty")
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One key of a manifest: its file, kid, status, passphrase reference and (PEM) use."""
+
+    file: str
+    kid: str | None = None
+    status: KeyStatus = KeyStatus.ENABLED
+    passphrase: PassphraseRef | None = None
+    use: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def from_json(cls, value: object, where: str) -> ManifestEntry:
+        """Parse one entry of ``keys``."""
+        if not isinstance(value, Mapping):
+            raise KeySetError(f"{where}: each key entry must be an object")
+        unknown = set(value) - _ENTRY_MEMBERS
+        if unknown:
+            raise KeySetError(f"{where}: unknown member(s) {sorted(unknown)}")
+        file, kid, status = value.get("file"), value.get("kid"), value.get("status", "enabled")
+        if not isinstance(file, str) or not file:
+            raise KeySetError(f"{where}: 'file' must be a non-empty string")
+        if kid is not None and not isinstance(kid, str):
+            raise KeySetError(f"{where}: 'kid' must be a string")
+        try:
+            key_status = KeyStatus(status)
+        except ValueError:
+            raise KeySetError(f"{where}: status must be 'enabled' or 'disabled'") from None
+        use = value.get("use")
+        if use not in (None, "enc", "sig"):
+            raise KeySetError(f"{where}: use must be 'enc' or 'sig'")
+        note = value.get("note")
+        if note is not None and not isinstance(note, str):
+            raise KeySetError(f"{where}: 'note' must be a string")
+        ref = value.get("passphrase")
+        return cls(
+            file=file,
+            kid=kid,
+            status=key_status,
+            passphrase=None if ref is None else PassphraseRef.from_json(ref, where),
+            use=use,
+            note=note,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (defaults left out)."""
+        out: dict[str, Any] = {"file": self.file}
+        if self.kid is not None:
+            out["kid"] = self.kid
+        out["status"] = self.status.value
+        if self.passphrase is not None:
+            out["passphrase"] = self.passphrase.to_json()
+        if self.use is not None:
+            out["use"] = self.use
+        if self.note is not None:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A parsed manifest. Immutable; `load` turns it into a validated `KeySet`."""
+
+    codec: str
+    primary: str
+    keys: tuple[ManifestEntry, ...]
+    environment: str | None = None
+    passphrase: PassphraseRef | None = None
+    note: str | None = None
+
+    @classmethod
+    def from_json(
+        cls, data: bytes | str | Mapping[str, Any], *, name: str = "manifest"
+    ) -> Manifest:
+        """Parse a manifest (JSON text or a dict). Raises `KeySetError` on anything off."""
+        if isinstance(data, (bytes, str)):
+            try:
+                data = json.loads(data)
+            except ValueError as exc:
+                raise KeySetError(f"{name}: not valid JSON ({exc})") from None
+        if not isinstance(data, Mapping):
+            raise KeySetError(f"{name}: a manifest is a JSON object")
+        unknown = set(data) - _TOP_MEMBERS
+        if unknown:
+            raise KeySetError(f"{name}: unknown member(s) {sorted(unknown)}")
+        version = data.get("version", MANIFEST_VERSION)
+        if version != MANIFEST_VERSION:
+            raise KeySetError(f"{name}: manifest version {version!r} is not supported")
+        codec, primary, keys = data.get("codec"), data.get("primary"), data.get("keys")
+        if codec not in _CODECS:
+            raise KeySetError(f"{name}: codec must be one of {list(_CODECS)}")
+        if not isinstance(primary, str) or not primary:
+            raise KeySetError(f"{name}: 'primary' must name a key id")
+        if not isinstance(keys, list) or not keys:
+            raise KeySetError(f"{name}: 'keys' must be a non-empty list")
+        if len(keys) > _MAX_ENTRIES:
+            raise KeySetError(f"{name}: more than {_MAX_ENTRIES} keys")
+        env, note = data.get("environment"), data.get("note")
+        for label, value in (("environment", env), ("note", note)):
+            if value is not None and not isinstance(value, str):
+                raise KeySetError(f"{name}: {label!r} must be a string")
+        ref = data.get("passphrase")
+        return cls(
+            codec=str(codec),
+            primary=primary,
+            keys=tuple(
+                ManifestEntry.from_json(k, f"{name}: keys[{i}]") for i, k in enumerate(keys)
+            ),
+            environment=env,
+            passphrase=None if ref is None else PassphraseRef.from_json(ref, name),
+            note=note,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        out: dict[str, Any] = {"version": MANIFEST_VERSION, "codec": self.codec}
+        if self.environment is not None:
+            out["environment"] = self.environment
+        if self.note is not None:
+            out["note"] = self.note
+        out["primary"] = self.primary
+        if self.passphrase is not None:
+            out["passphrase"] = self.passphrase.to_json()
+        out["keys"] = [k.to_json() for k in self.keys]
+        return out
+
+    def dumps(self) -> bytes:
+        """The file content: indented JSON with a trailing newline."""
+        return (json.dumps(self.to_json(), indent=2) + "\n").encode("utf-8")
+
+    def paths(self, base: Path) -> list[Path]:
+        """Every file the manifest reads: key files, then passphrase files."""
+        out = [base / e.file for e in self.keys]
+        for ref in (self.passphrase, *(e.passphrase for e in self.keys)):
+            p = ref.path(base) if ref is not None else None
+            if p is not None and p not in out:
+                out.append(p)
+        return out
+
+    def load(self, base: Path, *, read: Reader = read_capped) -> KeySet:
+        """Load every key (files relative to ``base``) into a validated `KeySet`."""
+        return self.load_indexed(base, read=read)[0]
+
+    def load_indexed(
+        self, base: Path, *, read: Reader = read_capped
+    ) -> tuple[KeySet, tuple[str, ...]]:
+        """Like `load`, and also the kid each entry resolved to."""
+        keys: list[Key] = []
+        for entry in self.keys:
+            ref = entry.passphrase or self.passphrase
+            passphrase = ref.resolve(base, read) if ref is not None else None
+            path = base / entry.file
+            try:
+                data = read(path)
+            except OSError as exc:
+                raise KeySetError(f"cannot read key file {entry.file}: {why(exc)}") from None
+            found = parse_key_bytes(
+                data,
+                name=entry.file,
+                codec=self.codec,
+                passphrase=passphrase,
+                kid=entry.kid,
+                use=entry.use,
+            )
+            if entry.kid is not None:
+                found = [k for k in found if k.kid == entry.kid]
+                if not found:
+                    raise KeySetError(f"key file {entry.file} holds no key {entry.kid!r}")
+            elif len(found) != 1:
+                raise KeySetError(
+                    f"key file {entry.file} holds {len(found)} keys; name one with 'kid'"
+                )
+            keys.append(found[0].with_status(entry.status))
+        keyset = KeySet(keys, primary=self.primary)
+        return keyset, tuple(k.kid for k in keys)
+
+
+def read_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Parse the manifest at ``path`` (no key is loaded)."""
+    p = Path(path)
+    try:
+        raw = read_capped(p, MAX_MANIFEST)
+    except OSError as exc:
+        raise KeySetError(f"cannot read manifest {p}: {why(exc)}") from None
+    return Manifest.from_json(raw, name=str(p))
+
+
+def load_manifest(path: str | os.PathLike[str]) -> KeySet:
+    """Load the `KeySet` a manifest describes (key files relative to the manifest's folder).
+
+    Raises:
+        KeySetError: a malformed manifest, an unreadable or invalid key file, a passphrase
+            that is missing or wrong, or a set that breaks the `KeySet` invariants.
+    """
+    p = Path(path)
+    return read_manifest(p).load(p.parent)
+
+
+def load_keyset(
+    path: str | os.PathLike[str], *, passphrase: str | None = None, codec: str | None = None
+) -> KeySet:
+    """Load a manifest, or a plain key file as a set whose first key is the primary.
+
+    ``passphrase`` applies to a plain key file only; manifests name their own.
+    """
+    p = Path(path)
+    if is_manifest(p):
+        keyset = load_manifest(p)
+        if codec is not None and keyset.codec != codec:
+            raise KeySetError(f"{p} holds {keyset.codec!r} keys, not {codec!r} keys")
+        return keyset
+    keys = read_key_file(p, codec=codec, passphrase=passphrase)
+    return KeySet(keys, primary=keys[0].kid)
+
+
+def resolve_kid(keyset: KeySet, text: str) -> str:
+    """The kid ``text`` names: an exact kid, or for OpenPGP a unique fingerprint suffix of at
+    least 8 hex digits (spaces and case ignored), so ``3247F36D28BED86D`` names a key.
+
+    Raises:
+        KeyNotFound: no key, or several, match.
+    """
+    if text in keyset:
+        return text
+    if keyset.codec == "pgp":
+        wanted = text.replace(" ", "").upper()
+        if len(wanted) >= 8 and all(c in "0123456789ABCDEF" for c in wanted):
+            hits = [k for k in keyset.kids if k.endswith(wanted)]
+            if len(hits) == 1:
+                return hits[0]
+    raise KeyNotFound(f"no single key {text!r} in the set; keys: {', '.join(keyset.kids)}")
+
+
+# -- writing and editing --------------------------------------------------------------------
+def save_manifest(
+    manifest: Manifest, path: str | os.PathLike[str], *, expect: bytes | None = None
+) -> None:
+    """Write ``manifest`` atomically: a temporary file in the same folder, fsync, rename.
+
+    Readers (and `KeySetWatcher`) see the old file or the new one, never a mix. With
+    ``expect``, the write is refused when the file no longer holds exactly those bytes
+    (somebody else changed it meanwhile). The mode of an existing file is kept (else 0644).
+    """
+    p = Path(path)
+    mode = 0o644
+    with contextlib.suppress(FileNotFoundError):
+        mode = stat.S_IMODE(p.stat().st_mode)
+
+    def unchanged() -> None:
+        if expect is None:
+            return
+        try:
+            now = read_capped(p, MAX_MANIFEST)
+        except FileNotFoundError:
+            now = None
+        if now != expect:
+            raise KeySetError(f"{p} changed while it was being edited; run the step again")
+
+    atomic_write(p, manifest.dumps(), mode=mode, before_rename=unchanged)
+
+
+def _relative(file: str | os.PathLike[str], base: Path) -> str:
+    # abspath, not resolve: a symlink (a mounted secret, say) stays the path recorded.
+    f = os.path.abspath(file)
+    try:
+        rel = os.path.relpath(f, os.path.abspath(base))
+    except ValueError:  # another drive (Windows)
+        return f
+    return Path(rel).as_posix()
+
+
+def _edit(
+    path: str | os.PathLike[str],
+    change: Callable[[Manifest, KeySet, tuple[str, ...], Path], tuple[Manifest, KeySet]],
+) -> KeySet:
+    p = Path(path)
+    try:
+        raw = read_capped(p, MAX_MANIFEST)
+    except OSError as exc:
+        raise KeySetError(f"cannot read manifest {p}: {why(exc)}") from None
+    manifest = Manifest.from_json(raw, name=str(p))
+    keyset, kids = manifest.load_indexed(p.parent)
+    # Every entry gets its kid written, so later edits and reviews need no key loading.
+    manifest = replace(
+        manifest, keys=tuple(replace(e, kid=k) for e, k in zip(manifest.keys, kids, strict=True))
+    )
+    new_manifest, new_keyset = change(manifest, keyset, kids, p.parent)
+    save_manifest(new_manifest, p, expect=raw)
+    _LOG.info("keyset manifest %s updated: primary %s", p, new_keyset.primary.kid)
+    return new_keyset
+
+
+def _load_one(
+    key_file: str | os.PathLike[str],
+    *,
+    codec: str | None,
+    kid: str | None,
+    passphrase: PassphraseRef | None,
+    base: Path,
+    use: str | None = None,
+) -> Key:
+    secret = passphrase.resolve(base) if passphrase is not None else None
+    keys = read_key_file(key_file, codec=codec, passphrase=secret, kid=kid, use=use)
+    if kid is not None:
+        keys = [k for k in keys if k.kid == kid]
+        if not keys:
+            raise KeyNotFound(f"{key_file} holds no key {kid!r}")
+    if len(keys) != 1:
+        raise KeySetError(f"{key_file} holds {len(keys)} keys; choose one with a kid")
+    return keys[0]
+
+
+def init_manifest(
+    path: str | os.PathLike[str],
+    key_file: str | os.PathLike[str],
+    *,
+    kid: str | None = None,
+    environment: str | None = None,
+    passphrase: PassphraseRef | None = None,
+    use: str | None = None,
+    force: bool = False,
+) -> KeySet:
+    """Create a manifest with one key, its primary. Refuses to overwrite unless ``force``.
+
+    ``passphrase`` is stored at the top level, for every key added later without its own.
+    """
+    p = Path(path)
+    if p.exists() and not force:
+        raise KeySetError(f"{p} exists; refusing to overwrite it")
+    base = p.parent
+    key = _load_one(key_file, codec=None, kid=kid, passphrase=passphrase, base=base, use=use)
+    entry = ManifestEntry(file=_relative(key_file, base), kid=key.kid, use=use)
+    # The passphrase reference goes to the top level: later keys without their own use it.
+    manifest = Manifest(
+        codec=key.codec,
+        primary=key.kid,
+        keys=(entry,),
+        environment=environment,
+        passphrase=passphrase,
+    )
+    keyset = KeySet([key], primary=key.kid)
+    save_manifest(manifest, p, expect=None)
+    return keyset
+
+
+def add_key(
+    path: str | os.PathLike[str],
+    key_file: str | os.PathLike[str],
+    *,
+    kid: str | None = None,
+    status: KeyStatus = KeyStatus.ENABLED,
+    passphrase: PassphraseRef | None = None,
+    use: str | None = None,
+) -> KeySet:
+    """Rotation stage "add": the new key opens at once; sealing still uses the primary."""
+
+    def change(
+        m: Manifest, ks: KeySet, kids: tuple[str, ...], base: Path
+    ) -> tuple[Manifest, KeySet]:
+        ref = passphrase or m.passphrase
+        key = _load_one(key_file, codec=m.codec, kid=kid, passphrase=ref, base=base, use=use)
+        new = ks.with_key(key.with_status(status))
+        entry = ManifestEntry(
+            file=_relative(key_file, base),
+            kid=key.kid,
+            status=status,
+            passphrase=passphrase,
+            use=use,
+        )
+        return replace(m, keys=(*m.keys, entry)), new
+
+    return _edit(path, change)
+
+
+def promote_key(path: str | os.PathLike[str], kid: str, *, now: datetime | None = None) -> KeySet:
+    """Rotation stage "promote": ``kid`` becomes the primary. It must be ENABLED, valid now
+    and, in a set of your own keys, hold its private half."""
+    when = now or utcnow()
+
+    def change(
+        m: Manifest, ks: KeySet, kids: tuple[str, ...], base: Path
+    ) -> tuple[Manifest, KeySet]:
+        full = resolve_kid(ks, kid)
+        key = ks.get(full)
+        if not key.is_valid_at(when):
+            raise KeySetError(f"key {full} is expired or not yet valid; it cannot be the primary")
+        if ks.has_secret and not key.has_secret:
+            raise KeySetError(f"key {full} has no private half; it cannot seal for you")
+        return replace(m, primary=full), ks.with_primary(full)
+
+    return _edit(path, change)
+
+
+def set_key_status(path: str | os.PathLike[str], kid: str, status: KeyStatus) -> KeySet:
+    """Rotation stage "disable" (or undo it): the primary cannot be disabled."""
+
+    def change(
+        m: Manifest, ks: KeySet, kids: tuple[str, ...], base: Path
+    ) -> tuple[Manifest, KeySet]:
+        full = resolve_kid(ks, kid)
+        new = ks.with_status(full, status)
+        entries = tuple(replace(e, status=status) if e.kid == full else e for e in m.keys)
+        return replace(m, keys=entries), new
+
+    return _edit(path, change)
+
+
+def remove_key(path: str | os.PathLike[str], kid: str, *, force: bool = False) -> KeySet:
+    """Rotation stage "remove". An ENABLED key is only removed with ``force``: disable it
+    first, so that a mistake can still be undone by enabling it again."""
+
+    def change(
+        m: Manifest, ks: KeySet, kids: tuple[str, ...], base: Path
+    ) -> tuple[Manifest, KeySet]:
+        full = resolve_kid(ks, kid)
+        if ks.get(full).status is KeyStatus.ENABLED and full != ks.primary.kid and not force:
+            raise KeySetError(
+                f"key {full} is still ENABLED; disable it first, or remove it with force"
+            )
+        new = ks.without(full)
+        return replace(m, keys=tuple(e for e in m.keys if e.kid != full)), new
+
+    return _edit(path, change)
