@@ -5,8 +5,9 @@ a watcher that picks up a changed manifest without a restart.
 module                        gives
 ============================  ============================================================
 ``keystore.manifest``         `Manifest` and its JSON form, `load_manifest`, `load_keyset`,
-                              the rotation edits (`init_manifest`, `add_key`, `promote_key`,
-                              `set_key_status`, `remove_key`)
+                              `save_manifest`
+``keystore.edits``            the rotation steps: `init_manifest`, `add_key`, `promote_key`,
+                              `set_key_status`, `remove_key`
 ``keystore.files``            `read_key_file` (OpenPGP, JWK, JWK Set, PEM), `is_manifest`,
                               `atomic_write`
 ``keystore.watch``            `KeySetWatcher`: the current set, reloaded on a change
@@ -20,22 +21,17 @@ from __future__ import annotations
 
 from .._policy import MAX_LIFETIME, ONE_YEAR
 from .check import Finding, KeyInfo, PartInfo, check_key, check_keyset, describe_key
+from .edits import add_key, init_manifest, promote_key, remove_key, resolve_kid, set_key_status
 from .files import is_manifest, read_key_file
 from .manifest import (
     MANIFEST_VERSION,
     Manifest,
     ManifestEntry,
     PassphraseRef,
-    add_key,
-    init_manifest,
     load_keyset,
     load_manifest,
-    promote_key,
     read_manifest,
-    remove_key,
-    resolve_kid,
     save_manifest,
-    set_key_status,
 )
 from .watch import KeySetWatcher
 
