@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._keys import Key, KeySet, KeyStatus, utcnow
 from .._policy import FLAG_CERTIFY, MAX_LIFETIME, ONE_YEAR
+
+if TYPE_CHECKING:
+    from ..codecs._openpgp_keys import KeyPart
 
 __all__ = [
     "Finding",
@@ -105,75 +108,67 @@ def _from_epoch(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, timezone.utc)
 
 
+def _part_info(part: KeyPart) -> PartInfo:
+    return PartInfo(
+        role="primary" if part.primary else "subkey",
+        fingerprint=part.hex,
+        size=part.size,
+        usages=tuple(
+            name
+            for name, ok in (
+                ("certify", bool(part.flags & FLAG_CERTIFY)),
+                ("sign", part.can_sign()),
+                ("encrypt", part.can_encrypt()),
+            )
+            if ok
+        ),
+        created=datetime.fromtimestamp(part.created, timezone.utc),
+        expires=_from_epoch(part.expires),
+        revoked=part.revoked,
+    )
+
+
 def describe_key(key: Key, *, primary: bool = False) -> KeyInfo:
     """Describe ``key`` for listings and checks: usages, sizes, dates; never key material.
 
     ``created`` is the OpenPGP creation time, or for a JWE key its ``nbf`` (which
     ``gpay-envelope keys generate`` sets to the generation time), or None.
     """
-    algorithms = tuple(sorted(key.algorithms))
+    parts: tuple[PartInfo, ...] = ()
+    user_ids: tuple[str, ...] = ()
+    thumbprint = None
     if key.codec == "pgp":
         from ..codecs.pgp import PGPMaterial
 
         material = key.material
         assert isinstance(material, PGPMaterial)
-        parts = tuple(
-            PartInfo(
-                role="primary" if p.primary else "subkey",
-                fingerprint=p.hex,
-                size=p.size,
-                usages=tuple(
-                    name
-                    for name, ok in (
-                        ("certify", bool(p.flags & FLAG_CERTIFY)),
-                        ("sign", p.can_sign()),
-                        ("encrypt", p.can_encrypt()),
-                    )
-                    if ok
-                ),
-                created=datetime.fromtimestamp(p.created, timezone.utc),
-                expires=_from_epoch(p.expires),
-                revoked=p.revoked,
-            )
-            for p in material.parts
-        )
+        parts = tuple(_part_info(p) for p in material.parts)
         usages = tuple(
             u for u in ("certify", "sign", "encrypt") if any(u in p.usages for p in parts)
         )
-        return KeyInfo(
-            kid=key.kid,
-            codec=key.codec,
-            kty=key.kty,
-            size=key.size,
-            usages=usages,
-            algorithms=algorithms,
-            status=key.status,
-            primary=primary,
-            secret=key.has_secret,
-            created=parts[0].created,
-            not_before=key.not_before,
-            expires=key.not_after,
-            user_ids=material.user_ids,
-            parts=parts,
-        )
-    usages = {"enc": ("encrypt",), "sig": ("sign",)}.get(key.use or "", ("encrypt", "sign"))
-    thumbprint = None
-    jose = getattr(key.material, "jose", None)
-    if jose is not None:
-        thumbprint = str(jose.thumbprint())
+        created: datetime | None = parts[0].created
+        user_ids = material.user_ids
+    else:
+        usages = {"enc": ("encrypt",), "sig": ("sign",)}.get(key.use or "", ("encrypt", "sign"))
+        created = key.not_before
+        jose = getattr(key.material, "jose", None)
+        if jose is not None:
+            thumbprint = str(jose.thumbprint())
     return KeyInfo(
         kid=key.kid,
         codec=key.codec,
         kty=key.kty,
         size=key.size,
         usages=usages,
-        algorithms=algorithms,
+        algorithms=tuple(sorted(key.algorithms)),
         status=key.status,
         primary=primary,
         secret=key.has_secret,
-        created=key.not_before,
+        created=created,
         not_before=key.not_before,
         expires=key.not_after,
+        user_ids=user_ids,
+        parts=parts,
         thumbprint=thumbprint,
     )
 
@@ -246,46 +241,12 @@ def check_key(
     """
     when = now or utcnow()
     info = describe_key(key, primary=primary)
-    kid, own = key.kid, key.has_secret
-    out: list[Finding] = []
-    expires = info.expires
+    kid, own, expires = key.kid, key.has_secret, info.expires
     if key.status is KeyStatus.DISABLED:
         if expires is not None and expires <= when:
-            out.append(Finding("warning", kid, f"disabled and expired {_date(expires)}: remove it"))
-        else:
-            out.append(Finding("note", kid, "disabled: it neither seals nor opens"))
-        return out
-    if expires is None:
-        if own:
-            out.append(
-                Finding(
-                    "error",
-                    kid,
-                    "never expires: Google requires keys that expire in one year (two years "
-                    "at most); generate a new key",
-                )
-            )
-        else:
-            out.append(
-                Finding(
-                    "warning",
-                    kid,
-                    "never expires: Google's rules ask every key to expire (its sample keys "
-                    "do not)",
-                )
-            )
-    elif expires <= when:
-        action = "promote a valid key, then disable it" if primary else "disable and remove it"
-        out.append(Finding("error", kid, f"expired {_date(expires)}: {action}"))
-    elif expires - when < timedelta(days=warn_days):
-        days = (expires - when).days
-        if not own:
-            action = "rotate it (for a peer's key: get the peer's new key)"
-        elif primary:
-            action = "rotate now (generate, add, verify-rotation, send to Google, promote)"
-        else:
-            action = "finish the rotation: disable it once Google no longer uses it"
-        out.append(Finding("error", kid, f"expires in {days} days ({_date(expires)}): {action}"))
+            return [Finding("warning", kid, f"disabled and expired {_date(expires)}: remove it")]
+        return [Finding("note", kid, "disabled: it neither seals nor opens")]
+    out = _expiry(info, own=own, now=when, warn_days=warn_days)
     if expires is not None:
         out.extend(_lifetime(kid, "", info.created, expires, own, when))
     if info.not_before is not None and info.not_before > when:
@@ -293,58 +254,87 @@ def check_key(
     if key.codec == "pgp":
         out.extend(_check_pgp_parts(info, own=own, now=when, warn_days=warn_days))
     else:
-        if key.use is None:
-            out.append(
-                Finding(
-                    "warning",
-                    kid,
-                    "bound to both encryption and signatures: Google's JWE exchange uses one "
-                    "key per use",
-                )
-            )
-        if "RSA1_5" in key.algorithms:
-            out.append(Finding("note", kid, "legacy: bound to RSA1_5 (Google's older JWE text)"))
+        out.extend(_check_jwe_key(key))
     return out
 
 
-def _check_pgp_parts(info: KeyInfo, *, own: bool, now: datetime, warn_days: int) -> list[Finding]:
-    out: list[Finding] = []
-    kid = info.kid
-    primary, subkeys = info.parts[0], info.parts[1:]
-    enc_subs = [p for p in subkeys if "encrypt" in p.usages]
-
-    def valid(p: PartInfo) -> bool:
-        return not p.revoked and p.created <= now and (p.expires is None or now < p.expires)
-
-    if not enc_subs:
-        if "encrypt" in primary.usages:
-            msg = "encrypts with its primary key: Google requires a separate encryption subkey"
+def _expiry(info: KeyInfo, *, own: bool, now: datetime, warn_days: int) -> list[Finding]:
+    """The expiry findings of an ENABLED key."""
+    kid, expires = info.kid, info.expires
+    if expires is None:
+        if own:
+            message = (
+                "never expires: Google requires keys that expire in one year (two years "
+                "at most); generate a new key"
+            )
+            return [Finding("error", kid, message)]
+        message = "never expires: Google's rules ask every key to expire (its sample keys do not)"
+        return [Finding("warning", kid, message)]
+    if expires <= now:
+        action = "promote a valid key, then disable it" if info.primary else "disable and remove it"
+        return [Finding("error", kid, f"expired {_date(expires)}: {action}")]
+    if expires - now < timedelta(days=warn_days):
+        days = (expires - now).days
+        if not own:
+            action = "rotate it (for a peer's key: get the peer's new key)"
+        elif info.primary:
+            action = "rotate now (generate, add, verify-rotation, send to Google, promote)"
         else:
-            msg = "has no encryption subkey: Google requires one (the primary is for identity)"
-        out.append(Finding("error", kid, msg))
-    else:
-        live = [p for p in enc_subs if valid(p)]
-        if not live:
-            out.append(Finding("error", kid, "every encryption subkey is expired or revoked"))
-        elif all(p.expires is not None for p in live):
-            last = max(p.expires for p in live if p.expires is not None)
-            if (info.expires is None or last < info.expires) and last - now < timedelta(
-                days=warn_days
-            ):
-                days = (last - now).days
-                out.append(
-                    Finding(
-                        "error",
-                        kid,
-                        f"its encryption subkey expires in {days} days ({_date(last)})",
-                    )
-                )
-    if not any("sign" in p.usages and valid(p) for p in info.parts):
+            action = "finish the rotation: disable it once Google no longer uses it"
+        return [Finding("error", kid, f"expires in {days} days ({_date(expires)}): {action}")]
+    return []
+
+
+def _check_jwe_key(key: Key) -> list[Finding]:
+    out: list[Finding] = []
+    if key.use is None:
+        message = (
+            "bound to both encryption and signatures: Google's JWE exchange uses one key per use"
+        )
+        out.append(Finding("warning", key.kid, message))
+    if "RSA1_5" in key.algorithms:
+        out.append(Finding("note", key.kid, "legacy: bound to RSA1_5 (Google's older JWE text)"))
+    return out
+
+
+def _usable(part: PartInfo, now: datetime) -> bool:
+    return not part.revoked and part.created <= now and (part.expires is None or now < part.expires)
+
+
+def _check_pgp_parts(info: KeyInfo, *, own: bool, now: datetime, warn_days: int) -> list[Finding]:
+    kid = info.kid
+    out = _check_encryption_subkeys(info, now=now, warn_days=warn_days)
+    if not any("sign" in p.usages and _usable(p, now) for p in info.parts):
         out.append(Finding("error", kid, "has no usable signing key"))
     for p in info.parts:
         if p.expires is not None and p.role == "subkey" and not p.revoked:
             out.extend(_lifetime(kid, f"subkey {p.key_id}: ", p.created, p.expires, own, now))
     return out
+
+
+def _check_encryption_subkeys(info: KeyInfo, *, now: datetime, warn_days: int) -> list[Finding]:
+    kid = info.kid
+    primary, subkeys = info.parts[0], info.parts[1:]
+    enc_subs = [p for p in subkeys if "encrypt" in p.usages]
+    if not enc_subs:
+        if "encrypt" in primary.usages:
+            msg = "encrypts with its primary key: Google requires a separate encryption subkey"
+        else:
+            msg = "has no encryption subkey: Google requires one (the primary is for identity)"
+        return [Finding("error", kid, msg)]
+    live = [p for p in enc_subs if _usable(p, now)]
+    if not live:
+        return [Finding("error", kid, "every encryption subkey is expired or revoked")]
+    ends = [p.expires for p in live]
+    if None in ends:
+        return []
+    last = max(e for e in ends if e is not None)
+    if (info.expires is None or last < info.expires) and last - now < timedelta(days=warn_days):
+        days = (last - now).days
+        return [
+            Finding("error", kid, f"its encryption subkey expires in {days} days ({_date(last)})")
+        ]
+    return []
 
 
 def check_keyset(
