@@ -10,7 +10,8 @@ module                        gives
                               `set_key_status`, `remove_key`
 ``keystore.files``            `read_key_file` (OpenPGP, JWK, JWK Set, PEM), `is_manifest`,
                               `atomic_write`
-``keystore.watch``            `KeySetWatcher`: the current set, reloaded on a change
+``keystore.watch``            `KeySetWatcher`: the current set, reloaded on a change;
+                              `watched_keys`: an adapters `KeyHolder` fed by watchers
 ``keystore.check``            `describe_key`, `check_key`, `check_keyset`: Google's key rules
 ============================  ============================================================
 
@@ -33,7 +34,7 @@ from .manifest import (
     read_manifest,
     save_manifest,
 )
-from .watch import KeySetWatcher
+from .watch import KeySetWatcher, watched_keys
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -61,4 +62,5 @@ __all__ = [
     "resolve_kid",
     "save_manifest",
     "set_key_status",
+    "watched_keys",
 ]

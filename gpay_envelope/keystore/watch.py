@@ -1,7 +1,11 @@
-"""KeySetWatcher: the current `KeySet` of a manifest or key file, reloaded when it changes."""
+"""KeySetWatcher: the current `KeySet` of a manifest or key file, reloaded when it changes;
+`watched_keys`: an adapters `KeyHolder` fed by watchers.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -10,13 +14,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._keys import KeySet
 from ..errors import KeySetError
 from .files import MAX_KEY_FILE, MAX_MANIFEST, is_manifest, parse_key_bytes, read_capped, why
 from .manifest import Manifest
 
-__all__ = ["KeySetWatcher"]
+if TYPE_CHECKING:  # adapters sit above the keystore: imported only where a holder is built
+    from ..adapters import KeyHolder
+
+__all__ = ["KeySetWatcher", "watched_keys"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -132,6 +140,9 @@ class KeySetWatcher:
     The first load happens in the constructor and raises `KeySetError` when it fails: a
     service should not start without keys. Passphrases from environment variables are read
     at each reload; a change of the variable alone is not noticed.
+
+    `on_reload` registers a callback that gets every new set; `watched_keys` uses it to keep
+    an adapters `KeyHolder` up to date.
     """
 
     def __init__(
@@ -162,6 +173,7 @@ class KeySetWatcher:
         self._last_error: str | None = None
         self._reloads = 0
         self._last_check = clock()
+        self._listeners: tuple[Callable[[KeySet], object], ...] = ()
 
     @property
     def path(self) -> Path:
@@ -188,6 +200,29 @@ class KeySetWatcher:
                 finally:
                     self._lock.release()
         return self._state.keyset
+
+    def on_reload(
+        self, callback: Callable[[KeySet], object], *, call_now: bool = False
+    ) -> Callable[[KeySet], object]:
+        """Call ``callback(new_set)`` after every swap; returns ``callback``.
+
+        Callbacks run in the thread that loaded the set, right after the swap and before the
+        next check can start, so they see the sets in order; they must not call `check`. One
+        that raises is logged (ERROR) and the others still run; the swap stands. With
+        ``call_now``, ``callback`` also gets the current set at once, with no reload slipping
+        in between.
+        """
+        with self._lock:
+            self._listeners = (*self._listeners, callback)
+            if call_now:
+                self._notify(callback, self._state.keyset)
+        return callback
+
+    def _notify(self, callback: Callable[[KeySet], object], keyset: KeySet) -> None:
+        try:
+            callback(keyset)
+        except Exception:
+            self._log.exception("keyset %s: a reload callback failed", self._path)
 
     def check(self, *, force: bool = False) -> bool:
         """Look for a change now and load it; True when a new set was swapped in.
@@ -235,6 +270,8 @@ class KeySetWatcher:
         self._log.info(
             "keyset %s reloaded: primary %s, %d keys", self._path, keyset.primary.kid, len(keyset)
         )
+        for callback in self._listeners:
+            self._notify(callback, keyset)
         return True
 
     # -- background thread ----------------------------------------------------------------
@@ -282,3 +319,39 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"{exc.filename or ''}: {why(exc)}".lstrip(": ")
     return str(exc) or type(exc).__name__
+
+
+def watched_keys(
+    *,
+    identities: KeySetWatcher,
+    senders: KeySetWatcher,
+    signer: KeySetWatcher | None = None,
+    recipients: KeySetWatcher | None = None,
+) -> KeyHolder:
+    """An adapters `KeyHolder` whose `Keys` follow the watchers: each set a watcher swaps in
+    replaces its role(s) in the bundle, in one `KeyHolder.update`.
+
+    ``signer`` defaults to ``identities`` and ``recipients`` to ``senders``, which is the PGP
+    layout (one manifest of your keys, one of Google's); JWE names all four. Start the
+    watchers (or call their `KeySetWatcher.check`): the adapters read the holder, never the
+    watchers. A new set the bundle refuses (a `Keys` rule: one codec, private keys in
+    identities and signer) is logged and the holder keeps the bundle it has.
+    """
+    from ..adapters import KeyHolder, Keys
+
+    roles = {
+        "identities": identities,
+        "senders": senders,
+        "signer": signer or identities,
+        "recipients": recipients or senders,
+    }
+    holder = KeyHolder(Keys(**{role: w.current() for role, w in roles.items()}))
+    for watcher in dict.fromkeys(roles.values()):
+        served = tuple(role for role, w in roles.items() if w is watcher)
+        # call_now: a set swapped in since the bundle above was built is not missed.
+        watcher.on_reload(functools.partial(_swap, holder, served), call_now=True)
+    return holder
+
+
+def _swap(holder: KeyHolder, roles: tuple[str, ...], keyset: KeySet) -> None:
+    holder.update(lambda keys: dataclasses.replace(keys, **dict.fromkeys(roles, keyset)))
