@@ -30,7 +30,7 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..errors import KeySetError
+from ..errors import KeyRevoked, KeySetError
 from . import _openpgp as op
 
 __all__ = [
@@ -335,7 +335,7 @@ def _primary_state(
             key, fpr, sig, (pub,)
         ):
             if sig.sigtype == op.SIG_KEY_REVOCATION:
-                raise KeySetError(f"{what} is revoked")
+                raise KeyRevoked(f"{what} is revoked", kids=(fpr.hex().upper(),))
             direct_ok.append(sig)
     certs: list[op.Signature] = []
     user_ids: list[str] = []

@@ -7,12 +7,14 @@ The rules themselves (one year, two at most; the OpenPGP key flags) come from
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._keys import Key, KeySet, KeyStatus, utcnow
 from .._policy import FLAG_CERTIFY, MAX_LIFETIME, ONE_YEAR
+from .files import Revocation
 
 if TYPE_CHECKING:
     from ..codecs._openpgp_keys import KeyPart
@@ -186,6 +188,21 @@ class Finding:
         return {"level": self.level, "kid": self.kid, "message": self.message}
 
 
+def _revoked(r: Revocation, keyset: KeySet) -> str:
+    why = f"revoked (its key file {r.file} carries the revocation)"
+    if keyset.primary.kid == r.kid:
+        return (
+            f"{why}, and no other ENABLED key is left: nothing seals or verifies with this set; "
+            "add and promote a new key, then remove it"
+        )
+    if r.primary:
+        return (
+            f"{why}; it was the primary, {keyset.primary.kid} stands in: promote the key to "
+            "seal with, then remove it"
+        )
+    return f"{why}: left out of the set, it neither seals, opens nor verifies; remove it"
+
+
 def _date(d: datetime) -> str:
     return d.strftime("%Y-%m-%d")
 
@@ -338,20 +355,29 @@ def _check_encryption_subkeys(info: KeyInfo, *, now: datetime, warn_days: int) -
 
 
 def check_keyset(
-    keyset: KeySet, *, now: datetime | None = None, warn_days: int = 30
+    keyset: KeySet,
+    *,
+    now: datetime | None = None,
+    warn_days: int = 30,
+    revoked: Iterable[Revocation] = (),
 ) -> list[Finding]:
     """Check every key of ``keyset`` (`check_key`) and the set as a whole.
 
     The `KeySet` invariants (one ENABLED primary, unique kids, one codec, RSA >= 2048) hold
     for any set that exists; this adds: the primary must be usable now, a set should not mix
     own (secret) and public-only keys, and a JWE set mixing encryption and signing keys is
-    flagged (its one primary serves only one of the two uses).
+    flagged (its one primary serves only one of the two uses). Each of the ``revoked`` keys
+    the loaders left out of the set (`LoadReport.revoked`, `KeySetWatcher.revoked`) is an
+    error: remove it from the manifest.
     """
     when = now or utcnow()
+    gone = {r.kid: r for r in revoked}
     out: list[Finding] = []
     primary = keyset.primary
     for key in keyset.primary_first():
-        out.extend(check_key(key, primary=key is primary, now=when, warn_days=warn_days))
+        if key.kid not in gone:  # a revoked primary kept as a placeholder: reported below
+            out.extend(check_key(key, primary=key is primary, now=when, warn_days=warn_days))
+    out.extend(Finding("error", r.kid, _revoked(r, keyset)) for r in gone.values())
     if not primary.is_valid_at(when) and primary.not_before is not None:
         if primary.not_before > when:
             out.append(Finding("error", primary.kid, "the primary is not valid yet"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -40,15 +40,26 @@ def resolve_kid(keyset: KeySet, text: str) -> str:
     Raises:
         KeyNotFound: no key, or several, match.
     """
-    if text in keyset:
+    return _match(keyset.kids, keyset.codec, text)
+
+
+def _match(kids: Sequence[str], codec: str, text: str) -> str:
+    if text in kids:
         return text
-    if keyset.codec == "pgp":
+    if codec == "pgp":
         wanted = text.replace(" ", "").upper()
         if len(wanted) >= 8 and all(c in "0123456789ABCDEF" for c in wanted):
-            hits = [k for k in keyset.kids if k.endswith(wanted)]
+            hits = [k for k in kids if k.endswith(wanted)]
             if len(hits) == 1:
                 return hits[0]
-    raise KeyNotFound(f"no single key {text!r} in the set; keys: {', '.join(keyset.kids)}")
+    raise KeyNotFound(f"no single key {text!r} in the set; keys: {', '.join(kids)}")
+
+
+def _named(ks: KeySet, revoked: frozenset[str], text: str) -> tuple[str, bool]:
+    """The kid ``text`` names among the set's keys and the revoked ones, and whether it is
+    revoked."""
+    kid = _match((*ks.kids, *sorted(revoked - set(ks.kids))), ks.codec, text)
+    return kid, kid in revoked
 
 
 def _relative(file: str | os.PathLike[str], base: Path) -> str:
@@ -61,22 +72,26 @@ def _relative(file: str | os.PathLike[str], base: Path) -> str:
     return Path(rel).as_posix()
 
 
-def _edit(
-    path: str | os.PathLike[str],
-    change: Callable[[Manifest, KeySet, tuple[str, ...], Path], tuple[Manifest, KeySet]],
-) -> KeySet:
+#: A step: (manifest, its set, the kids of its revoked keys, the manifest's folder) -> the
+#: new manifest and the set it loads as.
+_Change = Callable[[Manifest, KeySet, frozenset[str], Path], tuple[Manifest, KeySet]]
+
+
+def _edit(path: str | os.PathLike[str], change: _Change) -> KeySet:
     p = Path(path)
     try:
         raw = read_capped(p, MAX_MANIFEST)
     except OSError as exc:
         raise KeySetError(f"cannot read manifest {p}: {why(exc)}") from None
     manifest = Manifest.from_json(raw, name=str(p))
-    keyset, kids = manifest.load_indexed(p.parent)
+    # Revoked keys are left out, so that the steps that replace and remove them still work.
+    keyset, kids, revoked = manifest.load_report(p.parent)
     # Every entry gets its kid written, so later edits and reviews need no key loading.
     manifest = replace(
         manifest, keys=tuple(replace(e, kid=k) for e, k in zip(manifest.keys, kids, strict=True))
     )
-    new_manifest, new_keyset = change(manifest, keyset, kids, p.parent)
+    gone = frozenset(r.kid for r in revoked)
+    new_manifest, new_keyset = change(manifest, keyset, gone, p.parent)
     save_manifest(new_manifest, p, expect=raw)
     _LOG.info("keyset manifest %s updated: primary %s", p, new_keyset.primary.kid)
     return new_keyset
@@ -147,7 +162,7 @@ def add_key(
     """Rotation stage "add": the new key opens at once; sealing still uses the primary."""
 
     def change(
-        m: Manifest, ks: KeySet, kids: tuple[str, ...], base: Path
+        m: Manifest, ks: KeySet, revoked: frozenset[str], base: Path
     ) -> tuple[Manifest, KeySet]:
         ref = passphrase or m.passphrase
         key = _load_one(key_file, codec=m.codec, kid=kid, passphrase=ref, base=base, use=use)
@@ -170,9 +185,11 @@ def promote_key(path: str | os.PathLike[str], kid: str, *, now: datetime | None 
     when = now or utcnow()
 
     def change(
-        m: Manifest, ks: KeySet, kids: tuple[str, ...], base: Path
+        m: Manifest, ks: KeySet, revoked: frozenset[str], base: Path
     ) -> tuple[Manifest, KeySet]:
-        full = resolve_kid(ks, kid)
+        full, is_revoked = _named(ks, revoked, kid)
+        if is_revoked:
+            raise KeySetError(f"key {full} is revoked; it cannot be the primary")
         key = ks.get(full)
         if not key.is_valid_at(when):
             raise KeySetError(f"key {full} is expired or not yet valid; it cannot be the primary")
@@ -187,9 +204,11 @@ def set_key_status(path: str | os.PathLike[str], kid: str, status: KeyStatus) ->
     """Rotation stage "disable" (or undo it): the primary cannot be disabled."""
 
     def change(
-        m: Manifest, ks: KeySet, kids: tuple[str, ...], base: Path
+        m: Manifest, ks: KeySet, revoked: frozenset[str], base: Path
     ) -> tuple[Manifest, KeySet]:
-        full = resolve_kid(ks, kid)
+        full, is_revoked = _named(ks, revoked, kid)
+        if is_revoked:
+            raise KeySetError(f"key {full} is revoked: it is out of the set already; remove it")
         new = ks.with_status(full, status)
         entries = tuple(replace(e, status=status) if e.kid == full else e for e in m.keys)
         return replace(m, keys=entries), new
@@ -199,12 +218,18 @@ def set_key_status(path: str | os.PathLike[str], kid: str, status: KeyStatus) ->
 
 def remove_key(path: str | os.PathLike[str], kid: str, *, force: bool = False) -> KeySet:
     """Rotation stage "remove". An ENABLED key is only removed with ``force``: disable it
-    first, so that a mistake can still be undone by enabling it again."""
+    first, so that a mistake can still be undone by enabling it again. A revoked key needs no
+    ``force`` (it is out of the set already), unless the manifest still names it its primary:
+    promote another key first."""
 
     def change(
-        m: Manifest, ks: KeySet, kids: tuple[str, ...], base: Path
+        m: Manifest, ks: KeySet, revoked: frozenset[str], base: Path
     ) -> tuple[Manifest, KeySet]:
-        full = resolve_kid(ks, kid)
+        full, is_revoked = _named(ks, revoked, kid)
+        if is_revoked:
+            if full == m.primary:
+                raise KeySetError(f"key {full} is the primary; promote another key first")
+            return replace(m, keys=tuple(e for e in m.keys if e.kid != full)), ks
         if ks.get(full).status is KeyStatus.ENABLED and full != ks.primary.kid and not force:
             raise KeySetError(
                 f"key {full} is still ENABLED; disable it first, or remove it with force"

@@ -1,9 +1,11 @@
-"""Key files on disk: telling the formats apart, reading them under a size cap, and writing
-files atomically.
+"""Key files on disk: telling the formats apart, reading them under a size cap, the OpenPGP
+keys in them that are revoked, and writing files atomically.
 
 A key file is armored or binary OpenPGP, a JWK, a JWK Set or a PEM key; `read_key_file` loads
-any of them. `atomic_write` is the one way this package (and the command line) replaces a file
-that a running service may be reading.
+any of them. An OpenPGP key whose file carries its revocation is never loaded: the loaders of
+key *sets* leave it out and say which (`Revocation`), `read_key_file` refuses the file
+(`KeyRevoked`). `atomic_write` is the one way this package (and the command line) replaces a
+file that a running service may be reading.
 """
 
 from __future__ import annotations
@@ -12,20 +14,53 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
-from .._keys import Key
-from ..errors import KeySetError
+from .._keys import Key, KeySet, KeyStatus
+from ..errors import KeyRevoked, KeySetError
 
-__all__ = ["atomic_write", "is_manifest", "read_key_file"]
+__all__ = ["Revocation", "atomic_write", "is_manifest", "read_key_file"]
 
 #: Size caps: a manifest is small JSON; a key file holds at most a few dozen keys.
 MAX_MANIFEST: Final = 1 << 20
 MAX_KEY_FILE: Final = 4 << 20
+#: Packets read from one key file when looking for revoked keys (the key parser's own bound).
+_MAX_PACKETS: Final = 4096
 
 Reader = Callable[[Path], bytes]
+#: The end of the validity of a revoked primary that must stay as a placeholder (see `retire`).
+_LONG_AGO: Final = datetime(1970, 1, 2, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """An OpenPGP key left out of a set because its key file carries its revocation."""
+
+    kid: str
+    #: The key file, as the manifest names it (or the path of a plain key file).
+    file: str
+    #: It was the manifest's primary (another ENABLED key stands in; see `without_revoked`).
+    primary: bool = False
+
+
+class LoadReport(NamedTuple):
+    """A key set as loaded: the set, the kid each manifest entry (or each key of a plain key
+    file) stands for, revoked ones included, and the revoked keys left out of the set."""
+
+    keyset: KeySet
+    kids: tuple[str, ...]
+    revoked: tuple[Revocation, ...] = ()
+
+
+class ParsedFile(NamedTuple):
+    """The keys of one key file, and the fingerprints of the revoked keys left out of them."""
+
+    keys: list[Key]
+    revoked: tuple[str, ...] = ()
 
 
 def read_capped(path: Path, limit: int = MAX_KEY_FILE) -> bytes:
@@ -77,18 +112,75 @@ def _pem_kid(name: str) -> str:
 
 
 # -- reading key files ----------------------------------------------------------------------
-def _pgp_keys(data: bytes, name: str, passphrase: str | None) -> list[Key]:
+def _one_key_each(data: bytes) -> list[bytes]:
+    """Each transferable key of OpenPGP ``data`` as its own binary blob; [] when the data does
+    not parse (the loader then says why)."""
+    from ..codecs import _openpgp as op
+
+    raw = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    try:
+        blobs = (
+            [raw]
+            if raw[:1] and raw[0] & 0x80
+            else [b for _, b in op.dearmor(raw, max_blocks=64, strict=False)]
+        )
+        packets = [p for blob in blobs for p in op.read_packets(blob, max_packets=_MAX_PACKETS)]
+    except op.Malformed:
+        return []
+    keys: list[list[bytes]] = []
+    for tag, body in packets:
+        if tag in (op.TAG_PUBLIC_KEY, op.TAG_SECRET_KEY) or not keys:
+            keys.append([])
+        keys[-1].append(op.packet(tag, body))
+    return [b"".join(k) for k in keys]
+
+
+def _split_revoked(data: bytes) -> tuple[list[bytes], tuple[str, ...]]:
+    """The keys of OpenPGP ``data`` that are not revoked (each a blob), and the fingerprints
+    of those that are. Only public parts are read: no passphrase is needed."""
+    from ..codecs._openpgp_keys import parse_keys
+
+    kept: list[bytes] = []
+    revoked: list[str] = []
+    for blob in _one_key_each(data):
+        try:
+            parse_keys(blob)
+        except KeyRevoked as exc:
+            revoked.extend(exc.kids)
+            continue
+        except KeySetError:
+            pass  # kept: loading it says what is wrong
+        kept.append(blob)
+    return kept, tuple(dict.fromkeys(revoked))
+
+
+def pgp_revocations(data: bytes) -> tuple[str, ...]:
+    """The fingerprints of the revoked keys in OpenPGP ``data`` (none for other formats)."""
+    if not _is_pgp(data):
+        return ()
+    return _split_revoked(data)[1]
+
+
+def _pgp_keys(data: bytes, name: str, passphrase: str | None) -> ParsedFile:
     from ..codecs.pgp import keys_from_pgp
 
     try:
-        return keys_from_pgp(data, passphrase=passphrase)
+        return ParsedFile(keys_from_pgp(data, passphrase=passphrase))
     except KeySetError as exc:
         if passphrase is None and "passphrase-protected" in str(exc):
             raise KeySetError(
                 f"{name} is passphrase-protected; name its passphrase (an environment "
                 "variable or a file)"
             ) from None
-        raise
+        failure = exc
+    # The loader refuses a revoked key and, with it, the whole file: load the other keys.
+    kept, revoked = _split_revoked(data)
+    if not revoked:
+        raise failure
+    del failure
+    keys = keys_from_pgp(kept, passphrase=passphrase) if kept else []
+    # A revocation on one copy of a key revokes every copy.
+    return ParsedFile([k for k in keys if k.kid not in revoked], revoked)
 
 
 def _json_keys(data: bytes, name: str) -> list[Key]:
@@ -106,6 +198,10 @@ def _json_keys(data: bytes, name: str) -> list[Key]:
     raise KeySetError(f"{name}: JSON that is neither a JWK nor a JWK Set")
 
 
+def _is_pgp(data: bytes) -> bool:
+    return bool(data[:1] and data[0] & 0x80) or data.lstrip()[:32].startswith(b"-----BEGIN PGP")
+
+
 def parse_key_bytes(
     data: bytes,
     *,
@@ -114,26 +210,82 @@ def parse_key_bytes(
     passphrase: str | None,
     kid: str | None,
     use: str | None,
-) -> list[Key]:
-    """The keys of one key file's bytes, whatever its format (``name`` is for messages)."""
+) -> ParsedFile:
+    """The keys of one key file's bytes, whatever its format (``name`` is for messages), and
+    the revoked OpenPGP keys left out of them. A file of revoked keys only has no ``keys``."""
     head = data.lstrip()[:32]
-    keys: list[Key]
-    if (data[:1] and data[0] & 0x80) or head.startswith(b"-----BEGIN PGP"):
-        keys = _pgp_keys(data, name, passphrase)
+    if _is_pgp(data):
+        parsed = _pgp_keys(data, name, passphrase)
     elif head.startswith(b"-----BEGIN"):
         from .._keyio import key_from_pem
 
         password = passphrase.encode("utf-8") if passphrase is not None else None
-        keys = [key_from_pem(data, kid=kid or _pem_kid(name), use=use, password=password)]
+        parsed = ParsedFile(
+            [key_from_pem(data, kid=kid or _pem_kid(name), use=use, password=password)]
+        )
     elif head.startswith(b"{"):
-        keys = _json_keys(data, name)
+        parsed = ParsedFile(_json_keys(data, name))
     else:
         raise KeySetError(f"{name}: not a key file (OpenPGP, JWK, JWK Set or PEM)")
-    if not keys:
+    keys = parsed.keys
+    if not keys and not parsed.revoked:
         raise KeySetError(f"{name}: no keys found")
-    if codec is not None and keys[0].codec != codec:
+    if codec is not None and keys and keys[0].codec != codec:
         raise KeySetError(f"{name} holds {keys[0].codec!r} keys, not {codec!r} keys")
-    return keys
+    return parsed
+
+
+def refuse_revoked(name: str, revoked: Collection[str]) -> None:
+    """Raise `KeyRevoked` naming the revoked keys of the file ``name``, if there are any."""
+    if revoked:
+        raise KeyRevoked(
+            f"{name}: key {', '.join(revoked)} is revoked; remove it", kids=tuple(revoked)
+        )
+
+
+def key_file_set(parsed: ParsedFile, name: str) -> LoadReport:
+    """A plain key file as a set: its first key that is not revoked is the primary."""
+    if not parsed.keys:
+        raise KeyRevoked(f"{name}: every key is revoked; nothing is left", kids=parsed.revoked)
+    keyset = KeySet(parsed.keys, primary=parsed.keys[0].kid)
+    revoked = tuple(Revocation(kid, name) for kid in parsed.revoked)
+    return LoadReport(keyset, (*keyset.kids, *parsed.revoked), revoked)
+
+
+def without_revoked(keys: Sequence[Key], primary: str, revoked: Collection[str]) -> KeySet:
+    """The set of ``keys`` without the ``revoked`` ones, ``primary`` its primary.
+
+    When the primary is revoked, the first ENABLED key left stands in for it: in an OpenPGP
+    set (the only kind with revocations) the primary only puts its key first, since seal signs
+    with and encrypts to every ENABLED key. `KeyRevoked` when no ENABLED key is left.
+    """
+    kept = [k for k in keys if k.kid not in revoked]
+    if primary in revoked:
+        stand_in = next((k.kid for k in kept if k.status is KeyStatus.ENABLED), None)
+        if stand_in is None:
+            raise KeyRevoked(
+                f"the primary {primary} is revoked and no other ENABLED key is left; "
+                "add and promote a new key",
+                kids=tuple(revoked),
+            )
+        primary = stand_in
+    return KeySet(kept, primary=primary)
+
+
+def retire(keyset: KeySet, revoked: Collection[str]) -> KeySet:
+    """``keyset`` without the ``revoked`` keys, for a set already in service.
+
+    When no ENABLED key would be left, the revoked primary stays as an expired placeholder
+    (a `KeySet` needs an ENABLED primary): expired, it seals nothing and verifies nothing.
+    """
+    if not any(kid in keyset for kid in revoked):
+        return keyset
+    try:
+        return without_revoked(list(keyset), keyset.primary.kid, revoked)
+    except KeyRevoked:
+        gone = keyset.primary.with_validity(not_before=None, not_after=_LONG_AGO)
+        rest = (k for k in keyset if k.kid not in revoked)
+        return KeySet([gone, *rest], primary=gone.kid)
 
 
 def read_key_file(
@@ -154,6 +306,7 @@ def read_key_file(
         use: the use of a PEM key (``"enc"`` or ``"sig"``).
 
     Raises:
+        KeyRevoked: an OpenPGP key in the file is revoked (`load_keyset` leaves it out).
         KeySetError: unreadable, malformed or weak keys, or a manifest instead of a key file.
     """
     p = Path(path)
@@ -161,7 +314,11 @@ def read_key_file(
         data = read_capped(p)
     except OSError as exc:
         raise KeySetError(f"cannot read key file {p}: {why(exc)}") from None
-    return parse_key_bytes(data, name=str(p), codec=codec, passphrase=passphrase, kid=kid, use=use)
+    parsed = parse_key_bytes(
+        data, name=str(p), codec=codec, passphrase=passphrase, kid=kid, use=use
+    )
+    refuse_revoked(str(p), parsed.revoked)
+    return parsed.keys
 
 
 # -- writing --------------------------------------------------------------------------------

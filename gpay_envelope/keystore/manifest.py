@@ -34,25 +34,29 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from .._keys import Key, KeySet, KeyStatus
-from ..errors import KeySetError
+from ..errors import KeyRevoked, KeySetError
 from .files import (
     MAX_MANIFEST,
+    LoadReport,
     Reader,
+    Revocation,
     atomic_write,
     is_manifest,
+    key_file_set,
     parse_key_bytes,
     read_capped,
-    read_key_file,
     why,
+    without_revoked,
 )
 
 __all__ = [
@@ -68,6 +72,7 @@ __all__ = [
 
 MANIFEST_VERSION: Final = 1
 
+_LOG = logging.getLogger(__name__)
 _CODECS: Final = ("pgp", "jwe")
 _MAX_ENTRIES: Final = 64
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch
@@ -278,41 +283,110 @@ class Manifest:
         return out
 
     def load(self, base: Path, *, read: Reader = read_capped) -> KeySet:
-        """Load every key (files relative to ``base``) into a validated `KeySet`."""
-        return self.load_indexed(base, read=read)[0]
+        """Load every key (files relative to ``base``) into a validated `KeySet`; a revoked
+        OpenPGP key is left out and logged (ERROR). See `load_report`."""
+        report = self.load_report(base, read=read)
+        log_revocations(_LOG, base, report.revoked, report.keyset)
+        return report.keyset
 
     def load_indexed(
         self, base: Path, *, read: Reader = read_capped
     ) -> tuple[KeySet, tuple[str, ...]]:
-        """Like `load`, and also the kid each entry resolved to."""
-        keys: list[Key] = []
-        for entry in self.keys:
-            ref = entry.passphrase or self.passphrase
-            passphrase = ref.resolve(base, read) if ref is not None else None
-            path = base / entry.file
-            try:
-                data = read(path)
-            except OSError as exc:
-                raise KeySetError(f"cannot read key file {entry.file}: {why(exc)}") from None
-            found = parse_key_bytes(
-                data,
-                name=entry.file,
-                codec=self.codec,
-                passphrase=passphrase,
-                kid=entry.kid,
-                use=entry.use,
+        """Like `load`, and also the kid each entry resolved to. Here a revoked key refuses
+        the manifest (`KeyRevoked`): every entry must stand for a key of the set."""
+        report = self.load_report(base, read=read)
+        if report.revoked:
+            raise KeyRevoked(
+                "; ".join(f"key {r.kid} in {r.file} is revoked" for r in report.revoked)
+                + ": remove it from the manifest",
+                kids=tuple(r.kid for r in report.revoked),
             )
-            if entry.kid is not None:
-                found = [k for k in found if k.kid == entry.kid]
-                if not found:
-                    raise KeySetError(f"key file {entry.file} holds no key {entry.kid!r}")
-            elif len(found) != 1:
-                raise KeySetError(
-                    f"key file {entry.file} holds {len(found)} keys; name one with 'kid'"
-                )
-            keys.append(found[0].with_status(entry.status))
-        keyset = KeySet(keys, primary=self.primary)
-        return keyset, tuple(k.kid for k in keys)
+        return report.keyset, report.kids
+
+    def load_report(self, base: Path, *, read: Reader = read_capped) -> LoadReport:
+        """Load every key into a validated `KeySet`, leaving out the OpenPGP keys whose key
+        file carries their revocation (`LoadReport.revoked`).
+
+        When the primary is revoked, the first ENABLED key left stands in for it (see
+        `without_revoked`); the manifest keeps naming the revoked one until you promote
+        another. Raises `KeyRevoked` when no ENABLED key is left, and `KeySetError` for
+        anything else the set or a key file gets wrong.
+        """
+        keys: list[Key] = []
+        kids: list[str] = []
+        revoked: dict[str, Revocation] = {}
+        for entry in self.keys:
+            kid, key = self._load_entry(entry, base, read)
+            kids.append(kid)
+            if key is None:
+                revoked[kid] = Revocation(kid, entry.file, primary=kid == self.primary)
+            else:
+                keys.append(key)
+        keyset = without_revoked(keys, self.primary, revoked)
+        return LoadReport(keyset, tuple(kids), tuple(revoked.values()))
+
+    def _load_entry(self, entry: ManifestEntry, base: Path, read: Reader) -> tuple[str, Key | None]:
+        """The kid one entry stands for, and its key (None when it is revoked)."""
+        ref = entry.passphrase or self.passphrase
+        passphrase = ref.resolve(base, read) if ref is not None else None
+        try:
+            data = read(base / entry.file)
+        except OSError as exc:
+            raise KeySetError(f"cannot read key file {entry.file}: {why(exc)}") from None
+        found, gone = parse_key_bytes(
+            data,
+            name=entry.file,
+            codec=self.codec,
+            passphrase=passphrase,
+            kid=entry.kid,
+            use=entry.use,
+        )
+        if entry.kid is not None:
+            if entry.kid in gone:
+                return entry.kid, None
+            found = [k for k in found if k.kid == entry.kid]
+            if not found:
+                raise KeySetError(f"key file {entry.file} holds no key {entry.kid!r}")
+        elif len(found) + len(gone) != 1:
+            raise KeySetError(
+                f"key file {entry.file} holds {len(found) + len(gone)} keys; name one with 'kid'"
+            )
+        elif gone:
+            return gone[0], None
+        return found[0].kid, found[0].with_status(entry.status)
+
+
+def log_revocations(
+    log: logging.Logger, where: object, revoked: Iterable[Revocation], served: KeySet
+) -> None:
+    """Say loudly (ERROR) which revoked keys ``served``, the set now in service, left out."""
+    for r in revoked:
+        if served.primary.kid == r.kid:
+            log.error(
+                "keyset %s: key %s (%s), its primary, is revoked and no other ENABLED key is "
+                "left: nothing seals or verifies with the set until a new key is added and "
+                "promoted",
+                where,
+                r.kid,
+                r.file,
+            )
+        elif r.primary:
+            log.error(
+                "keyset %s: the primary %s (%s) is revoked and left out; %s stands in until "
+                "another key is promoted",
+                where,
+                r.kid,
+                r.file,
+                served.primary.kid,
+            )
+        else:
+            log.error(
+                "keyset %s: key %s (%s) is revoked and left out: it no longer opens, seals or "
+                "verifies; remove it from the manifest",
+                where,
+                r.kid,
+                r.file,
+            )
 
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:
@@ -328,12 +402,18 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
 def load_manifest(path: str | os.PathLike[str]) -> KeySet:
     """Load the `KeySet` a manifest describes (key files relative to the manifest's folder).
 
+    A key whose key file carries its revocation is left out and logged (ERROR); when it is
+    the primary, the first ENABLED key left stands in (`Manifest.load_report`).
+
     Raises:
+        KeyRevoked: no ENABLED key is left once the revoked ones are out.
         KeySetError: a malformed manifest, an unreadable or invalid key file, a passphrase
             that is missing or wrong, or a set that breaks the `KeySet` invariants.
     """
     p = Path(path)
-    return read_manifest(p).load(p.parent)
+    report = read_manifest(p).load_report(p.parent)
+    log_revocations(_LOG, p, report.revoked, report.keyset)
+    return report.keyset
 
 
 def load_keyset(
@@ -341,7 +421,8 @@ def load_keyset(
 ) -> KeySet:
     """Load a manifest, or a plain key file as a set whose first key is the primary.
 
-    ``passphrase`` applies to a plain key file only; manifests name their own.
+    ``passphrase`` applies to a plain key file only; manifests name their own. A revoked
+    OpenPGP key is left out and logged (ERROR), as `load_manifest` does.
     """
     p = Path(path)
     if is_manifest(p):
@@ -349,8 +430,16 @@ def load_keyset(
         if codec is not None and keyset.codec != codec:
             raise KeySetError(f"{p} holds {keyset.codec!r} keys, not {codec!r} keys")
         return keyset
-    keys = read_key_file(p, codec=codec, passphrase=passphrase)
-    return KeySet(keys, primary=keys[0].kid)
+    try:
+        data = read_capped(p)
+    except OSError as exc:
+        raise KeySetError(f"cannot read key file {p}: {why(exc)}") from None
+    parsed = parse_key_bytes(
+        data, name=str(p), codec=codec, passphrase=passphrase, kid=None, use=None
+    )
+    report = key_file_set(parsed, str(p))
+    log_revocations(_LOG, p, report.revoked, report.keyset)
+    return report.keyset
 
 
 # -- writing --------------------------------------------------------------------------------

@@ -18,8 +18,20 @@ from typing import TYPE_CHECKING
 
 from .._keys import KeySet
 from ..errors import KeySetError
-from .files import MAX_KEY_FILE, MAX_MANIFEST, is_manifest, parse_key_bytes, read_capped, why
-from .manifest import Manifest
+from .files import (
+    MAX_KEY_FILE,
+    MAX_MANIFEST,
+    LoadReport,
+    Revocation,
+    is_manifest,
+    key_file_set,
+    parse_key_bytes,
+    pgp_revocations,
+    read_capped,
+    retire,
+    why,
+)
+from .manifest import Manifest, log_revocations
 
 if TYPE_CHECKING:  # adapters sit above the keystore: imported only where a holder is built
     from ..adapters import KeyHolder
@@ -44,12 +56,20 @@ def _stat_all(paths: Sequence[Path]) -> _StatSig:
 
 
 class _Unreadable(KeySetError):
-    """A file the manifest names could not be read; says which files to watch for a retry."""
+    """A file the manifest names could not be read; says which files to watch for a retry,
+    and which revoked keys the files that could be read hold."""
 
-    def __init__(self, message: str, paths: tuple[Path, ...], stat: _StatSig) -> None:
+    def __init__(
+        self,
+        message: str,
+        paths: tuple[Path, ...] = (),
+        stat: _StatSig = (),
+        revoked: tuple[Revocation, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.paths = paths
         self.stat = stat
+        self.revoked = revoked
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,24 +92,27 @@ class _Snapshot:
         files = parsed.paths(path.parent) if parsed is not None else []
         stat_sig = first_stat + _stat_all(files)
         blobs: dict[Path, bytes] = {path: raw}
+        unreadable: str | None = None
         h = hashlib.sha256()
         for p in (path, *files):
             if p not in blobs:
                 try:
                     blobs[p] = read_capped(p)
                 except OSError as exc:
-                    raise _Unreadable(
-                        f"cannot read {p.name}: {why(exc)}", (path, *files), stat_sig
-                    ) from None
+                    unreadable = unreadable or f"cannot read {p.name}: {why(exc)}"
+                    continue
             name = str(p).encode("utf-8", "surrogateescape")
             h.update(len(name).to_bytes(8, "big") + name)
             h.update(len(blobs[p]).to_bytes(8, "big") + blobs[p])
-        return cls(path, parsed, blobs, (path, *files), stat_sig, h.digest())
+        snap = cls(path, parsed, blobs, (path, *files), stat_sig, h.digest())
+        if unreadable is not None:
+            raise _Unreadable(unreadable, snap.paths, stat_sig, tuple(snap.revocations()))
+        return snap
 
-    def build(self) -> KeySet:
+    def build(self) -> LoadReport:
         """The `KeySet` of the snapshot's bytes (nothing is read from disk again)."""
         if self.manifest is None:
-            keys = parse_key_bytes(
+            parsed = parse_key_bytes(
                 self.blobs[self.path],
                 name=self.path.name,
                 codec=None,
@@ -97,7 +120,7 @@ class _Snapshot:
                 kid=None,
                 use=None,
             )
-            return KeySet(keys, primary=keys[0].kid)
+            return key_file_set(parsed, self.path.name)
 
         def read(p: Path) -> bytes:
             try:
@@ -105,7 +128,20 @@ class _Snapshot:
             except KeyError:
                 raise FileNotFoundError(2, "not in the snapshot", str(p)) from None
 
-        return self.manifest.load(self.path.parent, read=read)
+        return self.manifest.load_report(self.path.parent, read=read)
+
+    def revocations(self) -> list[Revocation]:
+        """The revoked OpenPGP keys in the snapshot's key files, whether the rest loads or not."""
+        if self.manifest is None:
+            return [
+                Revocation(kid, self.path.name) for kid in pgp_revocations(self.blobs[self.path])
+            ]
+        base, primary = self.path.parent, self.manifest.primary
+        return [
+            Revocation(kid, entry.file, primary=kid == primary)
+            for entry in self.manifest.keys
+            for kid in pgp_revocations(self.blobs.get(base / entry.file, b""))
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +177,12 @@ class KeySetWatcher:
     service should not start without keys. Passphrases from environment variables are read
     at each reload; a change of the variable alone is not noticed.
 
+    A revoked OpenPGP key is the exception to "keep the old set": it leaves the set at once
+    (the rest of the new files, or else of the old set, stays in service), is logged as an
+    ERROR and listed in `revoked`, and is never taken back for the watcher's life. When it was
+    the primary the first other ENABLED key stands in; when none is left, the revoked primary
+    stays only as an expired placeholder that seals and verifies nothing (docs/rotation.md).
+
     `on_reload` registers a callback that gets every new set; `watched_keys` uses it to keep
     an adapters `KeyHolder` up to date.
     """
@@ -167,7 +209,13 @@ class KeySetWatcher:
             snap = _Snapshot.take(self._path, manifest=self._manifest)
         except OSError as exc:
             raise KeySetError(f"cannot read {self._path}: {why(exc)}") from None
-        self._state = _State(snap.build(), snap.digest, snap.stat)
+        report = snap.build()
+        log_revocations(self._log, self._path, report.revoked, report.keyset)
+        self._state = _State(report.keyset, snap.digest, snap.stat)
+        # Every revocation seen stays in force for the watcher's life: OpenPGP revocations are
+        # final, so an older copy of a key file (a restored backup) cannot bring a key back.
+        self._revoked = {r.kid: r for r in report.revoked}
+        self._named = frozenset(report.kids)
         self._watch: tuple[Path, ...] = snap.paths
         self._failed: _StatSig | None = None
         self._last_error: str | None = None
@@ -184,6 +232,12 @@ class KeySetWatcher:
     def last_error(self) -> str | None:
         """Why the latest change was not loaded, or None when the current set is up to date."""
         return self._last_error
+
+    @property
+    def revoked(self) -> tuple[Revocation, ...]:
+        """The revoked keys the watched files still name, left out of the current set; pass
+        them to `check_keyset` (``revoked=``) to have them reported."""
+        return tuple(r for kid, r in self._revoked.items() if kid in self._named)
 
     @property
     def reloads(self) -> int:
@@ -242,6 +296,7 @@ class KeySetWatcher:
         # On failure, remember the stat taken *before* the files were read: a file that
         # changes (or appears) right after a failed read is still noticed next time.
         failed_stat = now_stat
+        snap: _Snapshot | None = None
         try:
             snap = _Snapshot.take(self._path, manifest=self._manifest)
             self._watch, failed_stat = snap.paths, snap.stat
@@ -249,7 +304,7 @@ class KeySetWatcher:
                 self._state = replace(state, stat=snap.stat)
                 self._failed, self._last_error = None, None
                 return False
-            keyset = snap.build()
+            report = snap.build()
         except (KeySetError, OSError, ValueError) as exc:
             if isinstance(exc, _Unreadable):
                 self._watch, failed_stat = exc.paths, exc.stat
@@ -263,16 +318,41 @@ class KeySetWatcher:
                     reason,
                 )
             self._last_error = reason
-            return False
-        self._state = _State(keyset, snap.digest, snap.stat)
+            # A revocation among the new files takes effect even though the rest did not load.
+            if isinstance(exc, _Unreadable):
+                return self._retire(exc.revoked)
+            return snap is not None and self._retire(snap.revocations())
+        new = [r for r in report.revoked if r.kid not in self._revoked]
+        self._revoked.update((r.kid, r) for r in new)
+        keyset = retire(report.keyset, self._revoked)
+        log_revocations(self._log, self._path, new, keyset)
+        self._named = frozenset(report.kids)
         self._failed, self._last_error = None, None
-        self._reloads += 1
+        self._swap(_State(keyset, snap.digest, snap.stat))
         self._log.info(
             "keyset %s reloaded: primary %s, %d keys", self._path, keyset.primary.kid, len(keyset)
         )
-        for callback in self._listeners:
-            self._notify(callback, keyset)
         return True
+
+    def _retire(self, found: Sequence[Revocation]) -> bool:
+        """Take the newly revoked keys out of the set in service; True when it changed."""
+        state = self._state
+        primary = state.keyset.primary.kid
+        new = [replace(r, primary=r.kid == primary) for r in found if r.kid not in self._revoked]
+        self._revoked.update((r.kid, r) for r in new)
+        keyset = retire(state.keyset, self._revoked)
+        if keyset is state.keyset:
+            return False
+        log_revocations(self._log, self._path, new, keyset)
+        # The files' digest and stat stay the old ones: their next change is loaded again.
+        self._swap(replace(state, keyset=keyset))
+        return True
+
+    def _swap(self, state: _State) -> None:
+        self._state = state
+        self._reloads += 1
+        for callback in self._listeners:
+            self._notify(callback, state.keyset)
 
     # -- background thread ----------------------------------------------------------------
     def start(self) -> KeySetWatcher:
