@@ -62,6 +62,14 @@ def _named(ks: KeySet, revoked: frozenset[str], text: str) -> tuple[str, bool]:
     return kid, kid in revoked
 
 
+def _not_revoked(ks: KeySet, revoked: frozenset[str], text: str, why: str) -> str:
+    """The kid ``text`` names; `KeySetError` (saying ``why`` not) when it is revoked."""
+    kid, is_revoked = _named(ks, revoked, text)
+    if is_revoked:
+        raise KeySetError(f"key {kid} is revoked: {why}")
+    return kid
+
+
 def _relative(file: str | os.PathLike[str], base: Path) -> str:
     # abspath, not resolve: a symlink (a mounted secret, say) stays the path recorded.
     f = os.path.abspath(file)
@@ -187,9 +195,7 @@ def promote_key(path: str | os.PathLike[str], kid: str, *, now: datetime | None 
     def change(
         m: Manifest, ks: KeySet, revoked: frozenset[str], base: Path
     ) -> tuple[Manifest, KeySet]:
-        full, is_revoked = _named(ks, revoked, kid)
-        if is_revoked:
-            raise KeySetError(f"key {full} is revoked; it cannot be the primary")
+        full = _not_revoked(ks, revoked, kid, "it cannot be the primary")
         key = ks.get(full)
         if not key.is_valid_at(when):
             raise KeySetError(f"key {full} is expired or not yet valid; it cannot be the primary")
@@ -206,9 +212,7 @@ def set_key_status(path: str | os.PathLike[str], kid: str, status: KeyStatus) ->
     def change(
         m: Manifest, ks: KeySet, revoked: frozenset[str], base: Path
     ) -> tuple[Manifest, KeySet]:
-        full, is_revoked = _named(ks, revoked, kid)
-        if is_revoked:
-            raise KeySetError(f"key {full} is revoked: it is out of the set already; remove it")
+        full = _not_revoked(ks, revoked, kid, "it is out of the set already; remove it")
         new = ks.with_status(full, status)
         entries = tuple(replace(e, status=status) if e.kid == full else e for e in m.keys)
         return replace(m, keys=entries), new

@@ -310,15 +310,22 @@ def read_key_file(
         KeySetError: unreadable, malformed or weak keys, or a manifest instead of a key file.
     """
     p = Path(path)
-    try:
-        data = read_capped(p)
-    except OSError as exc:
-        raise KeySetError(f"cannot read key file {p}: {why(exc)}") from None
-    parsed = parse_key_bytes(
-        data, name=str(p), codec=codec, passphrase=passphrase, kid=kid, use=use
-    )
+    parsed = parse_key_file(p, codec=codec, passphrase=passphrase, kid=kid, use=use)
     refuse_revoked(str(p), parsed.revoked)
     return parsed.keys
+
+
+def parse_key_file(
+    path: Path, *, codec: str | None, passphrase: str | None, kid: str | None, use: str | None
+) -> ParsedFile:
+    """`parse_key_bytes` of the file at ``path`` (named by its path in messages)."""
+    try:
+        data = read_capped(path)
+    except OSError as exc:
+        raise KeySetError(f"cannot read key file {path}: {why(exc)}") from None
+    return parse_key_bytes(
+        data, name=str(path), codec=codec, passphrase=passphrase, kid=kid, use=use
+    )
 
 
 # -- writing --------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from .files import (
     is_manifest,
     key_file_set,
     parse_key_bytes,
+    parse_key_file,
     read_capped,
     why,
     without_revoked,
@@ -430,13 +431,7 @@ def load_keyset(
         if codec is not None and keyset.codec != codec:
             raise KeySetError(f"{p} holds {keyset.codec!r} keys, not {codec!r} keys")
         return keyset
-    try:
-        data = read_capped(p)
-    except OSError as exc:
-        raise KeySetError(f"cannot read key file {p}: {why(exc)}") from None
-    parsed = parse_key_bytes(
-        data, name=str(p), codec=codec, passphrase=passphrase, kid=None, use=None
-    )
+    parsed = parse_key_file(p, codec=codec, passphrase=passphrase, kid=None, use=None)
     report = key_file_set(parsed, str(p))
     log_revocations(_LOG, p, report.revoked, report.keyset)
     return report.keyset
