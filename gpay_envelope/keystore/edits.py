@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .._keys import Key, KeySet, KeyStatus, utcnow
 from ..errors import KeyNotFound, KeySetError
-from .files import MAX_MANIFEST, read_capped, read_key_file, why
+from .files import MAX_MANIFEST, detach_errors, read_capped, read_key_file, why
 from .manifest import Manifest, ManifestEntry, PassphraseRef, save_manifest
 
 __all__ = [
@@ -125,6 +125,7 @@ def _load_one(
     return keys[0]
 
 
+@detach_errors
 def init_manifest(
     path: str | os.PathLike[str],
     key_file: str | os.PathLike[str],
@@ -158,6 +159,7 @@ def init_manifest(
     return keyset
 
 
+@detach_errors
 def add_key(
     path: str | os.PathLike[str],
     key_file: str | os.PathLike[str],
@@ -187,6 +189,7 @@ def add_key(
     return _edit(path, change)
 
 
+@detach_errors
 def promote_key(path: str | os.PathLike[str], kid: str, *, now: datetime | None = None) -> KeySet:
     """Rotation stage "promote": ``kid`` becomes the primary. It must be ENABLED, valid now
     and, in a set of your own keys, hold its private half."""
@@ -206,6 +209,7 @@ def promote_key(path: str | os.PathLike[str], kid: str, *, now: datetime | None 
     return _edit(path, change)
 
 
+@detach_errors
 def set_key_status(path: str | os.PathLike[str], kid: str, status: KeyStatus) -> KeySet:
     """Rotation stage "disable" (or undo it): the primary cannot be disabled."""
 
@@ -220,6 +224,7 @@ def set_key_status(path: str | os.PathLike[str], kid: str, status: KeyStatus) ->
     return _edit(path, change)
 
 
+@detach_errors
 def remove_key(path: str | os.PathLike[str], kid: str, *, force: bool = False) -> KeySet:
     """Rotation stage "remove". An ENABLED key is only removed with ``force``: disable it
     first, so that a mistake can still be undone by enabling it again. A revoked key needs no

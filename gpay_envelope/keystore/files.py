@@ -11,6 +11,8 @@ file that a running service may be reading.
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import json
 import os
 import tempfile
@@ -18,7 +20,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, ParamSpec, TypeVar
 
 from .._keys import Key, KeySet, KeyStatus
 from ..errors import KeyRevoked, KeySetError
@@ -32,6 +34,8 @@ MAX_KEY_FILE: Final = 4 << 20
 _MAX_PACKETS: Final = 4096
 
 Reader = Callable[[Path], bytes]
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 #: The end of the validity of a revoked primary that must stay as a placeholder (see `retire`).
 _LONG_AGO: Final = datetime(1970, 1, 2, tzinfo=timezone.utc)
 
@@ -75,6 +79,45 @@ def read_capped(path: Path, limit: int = MAX_KEY_FILE) -> bytes:
 def why(exc: OSError) -> str:
     """The reason of an OS error, without the path (the caller names the file)."""
     return exc.strerror or type(exc).__name__
+
+
+# -- errors that carry no secret -----------------------------------------------------------
+def detached(exc: Exception) -> Exception:
+    """A copy of ``exc`` with no traceback, cause or context, so that none of the frames it
+    went through, and the passphrases and key bytes in their locals, can be reached from it.
+
+    Library errors and OS errors keep their type, message and attributes; a builtin error
+    keeps its type and message; a text decoding error (whose arguments hold the bytes) and
+    anything else become a `KeySetError` that names only its type.
+    """
+    if isinstance(exc, KeySetError):
+        new = type(exc).__new__(type(exc), *exc.args)
+        new.__dict__.update(vars(exc))
+        return new
+    if isinstance(exc, OSError):
+        return copy.copy(exc)
+    if isinstance(exc, UnicodeError) or type(exc).__module__ != "builtins":
+        return KeySetError(f"{type(exc).__name__} while loading keys")
+    return type(exc)(str(exc))
+
+
+def detach_errors(fn: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Make ``fn`` raise `detached` errors: what escapes it never leads back to the frames
+    below it, nor to its own arguments (a passphrase, say). For every entry point that reads
+    a passphrase or key bytes."""
+
+    @functools.wraps(fn)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            failure = detached(exc)
+        # Raised afresh outside the except block (no __context__), from this frame, with the
+        # arguments dropped from it first.
+        del args, kwargs
+        raise failure
+
+    return guarded
 
 
 # -- telling the formats apart --------------------------------------------------------------
@@ -288,6 +331,7 @@ def retire(keyset: KeySet, revoked: Collection[str]) -> KeySet:
         return KeySet([gone, *rest], primary=gone.kid)
 
 
+@detach_errors
 def read_key_file(
     path: str | os.PathLike[str],
     *,
@@ -308,6 +352,7 @@ def read_key_file(
     Raises:
         KeyRevoked: an OpenPGP key in the file is revoked (`load_keyset` leaves it out).
         KeySetError: unreadable, malformed or weak keys, or a manifest instead of a key file.
+            No error holds the passphrase or the key bytes, in its frames either.
     """
     p = Path(path)
     parsed = parse_key_file(p, codec=codec, passphrase=passphrase, kid=kid, use=use)

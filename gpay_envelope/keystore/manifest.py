@@ -51,6 +51,7 @@ from .files import (
     Reader,
     Revocation,
     atomic_write,
+    detach_errors,
     is_manifest,
     key_file_set,
     parse_key_bytes,
@@ -124,6 +125,7 @@ class PassphraseRef:
         """The passphrase file, resolved against ``base``, or None for an environment variable."""
         return None if self.file is None else base / self.file
 
+    @detach_errors
     def resolve(self, base: Path, read: Reader = read_capped) -> str:
         """The passphrase. Raises `KeySetError` when the variable is unset or the file empty."""
         if self.env is not None:
@@ -133,15 +135,22 @@ class PassphraseRef:
             return value
         path = self.path(base)
         assert path is not None
-        try:
-            text = read(path).decode("utf-8")
-        except UnicodeDecodeError:
-            raise KeySetError(f"passphrase file {self.file} is not UTF-8") from None
+        text = _utf8(read(path))
+        if text is None:
+            raise KeySetError(f"passphrase file {self.file} is not UTF-8")
         text = text[:-1] if text.endswith("\n") else text
         text = text[:-1] if text.endswith("\r") else text
         if not text:
             raise KeySetError(f"passphrase file {self.file} is empty")
         return text
+
+
+def _utf8(data: bytes) -> str | None:
+    # The decoding error is dropped here: its arguments hold the bytes, a passphrase.
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +292,7 @@ class Manifest:
                 out.append(p)
         return out
 
+    @detach_errors
     def load(self, base: Path, *, read: Reader = read_capped) -> KeySet:
         """Load every key (files relative to ``base``) into a validated `KeySet`; a revoked
         OpenPGP key is left out and logged (ERROR). See `load_report`."""
@@ -290,6 +300,7 @@ class Manifest:
         log_revocations(_LOG, base, report.revoked, report.keyset)
         return report.keyset
 
+    @detach_errors
     def load_indexed(
         self, base: Path, *, read: Reader = read_capped
     ) -> tuple[KeySet, tuple[str, ...]]:
@@ -304,6 +315,7 @@ class Manifest:
             )
         return report.keyset, report.kids
 
+    @detach_errors
     def load_report(self, base: Path, *, read: Reader = read_capped) -> LoadReport:
         """Load every key into a validated `KeySet`, leaving out the OpenPGP keys whose key
         file carries their revocation (`LoadReport.revoked`).
@@ -400,6 +412,7 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
     return Manifest.from_json(raw, name=str(p))
 
 
+@detach_errors
 def load_manifest(path: str | os.PathLike[str]) -> KeySet:
     """Load the `KeySet` a manifest describes (key files relative to the manifest's folder).
 
@@ -417,6 +430,7 @@ def load_manifest(path: str | os.PathLike[str]) -> KeySet:
     return report.keyset
 
 
+@detach_errors
 def load_keyset(
     path: str | os.PathLike[str], *, passphrase: str | None = None, codec: str | None = None
 ) -> KeySet:

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ from .files import (
     MAX_MANIFEST,
     LoadReport,
     Revocation,
+    detach_errors,
     is_manifest,
     key_file_set,
     parse_key_bytes,
@@ -72,16 +73,32 @@ class _Unreadable(KeySetError):
         self.revoked = revoked
 
 
-@dataclass(frozen=True, slots=True)
 class _Snapshot:
-    """The bytes of a manifest and of every file it names (or of one key file), read once."""
+    """The bytes of a manifest and of every file it names (or of one key file), read once.
 
-    path: Path
-    manifest: Manifest | None
-    blobs: Mapping[Path, bytes] = field(repr=False)
-    paths: tuple[Path, ...]
-    stat: _StatSig
-    digest: bytes
+    Not a dataclass: ``dataclasses.asdict`` must find no key bytes or passphrase in a record.
+    """
+
+    __slots__ = ("blobs", "digest", "manifest", "path", "paths", "stat")
+
+    def __init__(
+        self,
+        path: Path,
+        manifest: Manifest | None,
+        blobs: Mapping[Path, bytes],
+        paths: tuple[Path, ...],
+        stat: _StatSig,
+        digest: bytes,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.blobs = blobs
+        self.paths = paths
+        self.stat = stat
+        self.digest = digest
+
+    def __repr__(self) -> str:
+        return f"<_Snapshot {self.path} files={len(self.blobs)}>"
 
     @classmethod
     def take(cls, path: Path, *, manifest: bool) -> _Snapshot:
@@ -187,6 +204,7 @@ class KeySetWatcher:
     an adapters `KeyHolder` up to date.
     """
 
+    @detach_errors
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -244,6 +262,7 @@ class KeySetWatcher:
         """How many times a new set was swapped in."""
         return self._reloads
 
+    @detach_errors
     def current(self) -> KeySet:
         """The current set (checking for a change first when ``poll_interval`` has passed and
         no background thread runs)."""
@@ -278,6 +297,7 @@ class KeySetWatcher:
         except Exception:
             self._log.exception("keyset %s: a reload callback failed", self._path)
 
+    @detach_errors
     def check(self, *, force: bool = False) -> bool:
         """Look for a change now and load it; True when a new set was swapped in.
 
