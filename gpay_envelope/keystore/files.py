@@ -25,7 +25,7 @@ from typing import Final, NamedTuple, ParamSpec, TypeVar
 from .._keys import Key, KeySet, KeyStatus
 from ..errors import KeyRevoked, KeySetError
 
-__all__ = ["Revocation", "atomic_write", "is_manifest", "read_key_file"]
+__all__ = ["LoadReport", "Revocation", "atomic_write", "is_manifest", "read_key_file"]
 
 #: Size caps: a manifest is small JSON; a key file holds at most a few dozen keys.
 MAX_MANIFEST: Final = 1 << 20

@@ -264,3 +264,15 @@ def test_a_revocation_made_by_gpg(tmp_path: Path) -> None:
             capture_output=True,
             check=False,
         )
+
+
+def test_a_protected_key_next_to_a_revoked_one_still_unlocks(tmp_path: Path) -> None:
+    key, _ = kf.protected()
+    secret = key.material.export(include_private=True)  # type: ignore[attr-defined]
+    r7, _, revoked = _revocable(7)
+    path = kf.write(tmp_path / "both.pgp", revoked + secret)
+    loaded = load_keyset(path, passphrase=kf.PASSPHRASE)
+    assert loaded.kids == (key.kid,) and loaded.primary.has_secret
+    with pytest.raises(KeyRevoked) as info:
+        read_key_file(path, passphrase=kf.PASSPHRASE)
+    assert info.value.kids == (r7.kid,)
