@@ -342,16 +342,21 @@ def _check_encryption_subkeys(info: KeyInfo, *, now: datetime, warn_days: int) -
     live = [p for p in enc_subs if _usable(p, now)]
     if not live:
         return [Finding("error", kid, "every encryption subkey is expired or revoked")]
-    ends = [p.expires for p in live]
-    if None in ends:
-        return []
-    last = max(e for e in ends if e is not None)
-    if (info.expires is None or last < info.expires) and last - now < timedelta(days=warn_days):
+    last = _last_expiry(live)
+    if last is None or (info.expires is not None and last >= info.expires):
+        return []  # a subkey lives as long as the key: the key's own expiry is the finding
+    if last - now < timedelta(days=warn_days):
         days = (last - now).days
         return [
             Finding("error", kid, f"its encryption subkey expires in {days} days ({_date(last)})")
         ]
     return []
+
+
+def _last_expiry(parts: list[PartInfo]) -> datetime | None:
+    """When the last of ``parts`` expires; None when one of them never does."""
+    ends = [p.expires for p in parts]
+    return None if None in ends else max(e for e in ends if e is not None)
 
 
 def check_keyset(
@@ -378,27 +383,22 @@ def check_keyset(
         if key.kid not in gone:  # a revoked primary kept as a placeholder: reported below
             out.extend(check_key(key, primary=key is primary, now=when, warn_days=warn_days))
     out.extend(Finding("error", r.kid, _revoked(r, keyset)) for r in gone.values())
-    if not primary.is_valid_at(when) and primary.not_before is not None:
-        if primary.not_before > when:
-            out.append(Finding("error", primary.kid, "the primary is not valid yet"))
-    secrets = {k.has_secret for k in keyset}
-    if len(secrets) > 1:
-        out.append(
-            Finding(
-                "warning",
-                None,
-                "the set mixes your own keys (with a private half) and public-only keys",
-            )
+    if primary.not_before is not None and primary.not_before > when:
+        out.append(Finding("error", primary.kid, "the primary is not valid yet"))
+    out.extend(_mixed(keyset))
+    return out
+
+
+def _mixed(keyset: KeySet) -> list[Finding]:
+    """What the set mixes that it should not: own and public-only keys, JWE uses."""
+    out: list[Finding] = []
+    if len({k.has_secret for k in keyset}) > 1:
+        message = "the set mixes your own keys (with a private half) and public-only keys"
+        out.append(Finding("warning", None, message))
+    if keyset.codec == "jwe" and {"enc", "sig"} <= {k.use for k in keyset}:
+        message = (
+            "the set holds encryption and signing keys; keep one manifest per use so each "
+            "has its own primary"
         )
-    if keyset.codec == "jwe":
-        uses = {k.use for k in keyset}
-        if {"enc", "sig"} <= uses:
-            out.append(
-                Finding(
-                    "warning",
-                    None,
-                    "the set holds encryption and signing keys; keep one manifest per use so "
-                    "each has its own primary",
-                )
-            )
+        out.append(Finding("warning", None, message))
     return out

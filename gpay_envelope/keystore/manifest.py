@@ -235,25 +235,9 @@ class Manifest:
                 raise KeySetError(f"{name}: not valid JSON ({exc})") from None
         if not isinstance(data, Mapping):
             raise KeySetError(f"{name}: a manifest is a JSON object")
-        unknown = set(data) - _TOP_MEMBERS
-        if unknown:
-            raise KeySetError(f"{name}: unknown member(s) {sorted(unknown)}")
-        version = data.get("version", MANIFEST_VERSION)
-        if version != MANIFEST_VERSION:
-            raise KeySetError(f"{name}: manifest version {version!r} is not supported")
-        codec, primary, keys = data.get("codec"), data.get("primary"), data.get("keys")
-        if codec not in _CODECS:
-            raise KeySetError(f"{name}: codec must be one of {list(_CODECS)}")
-        if not isinstance(primary, str) or not primary:
-            raise KeySetError(f"{name}: 'primary' must name a key id")
-        if not isinstance(keys, list) or not keys:
-            raise KeySetError(f"{name}: 'keys' must be a non-empty list")
-        if len(keys) > _MAX_ENTRIES:
-            raise KeySetError(f"{name}: more than {_MAX_ENTRIES} keys")
+        _check_top(data, name)
+        codec, primary, keys = data["codec"], data["primary"], data["keys"]
         env, note = data.get("environment"), data.get("note")
-        for label, value in (("environment", env), ("note", note)):
-            if value is not None and not isinstance(value, str):
-                raise KeySetError(f"{name}: {label!r} must be a string")
         ref = data.get("passphrase")
         return cls(
             codec=str(codec),
@@ -367,6 +351,29 @@ class Manifest:
         elif gone:
             return gone[0], None
         return found[0].kid, found[0].with_status(entry.status)
+
+
+def _check_top(data: Mapping[str, Any], name: str) -> None:
+    """Refuse a manifest whose top-level members are unknown or of the wrong kind."""
+    unknown = set(data) - _TOP_MEMBERS
+    if unknown:
+        raise KeySetError(f"{name}: unknown member(s) {sorted(unknown)}")
+    version = data.get("version", MANIFEST_VERSION)
+    if version != MANIFEST_VERSION:
+        raise KeySetError(f"{name}: manifest version {version!r} is not supported")
+    codec, primary, keys = data.get("codec"), data.get("primary"), data.get("keys")
+    if codec not in _CODECS:
+        raise KeySetError(f"{name}: codec must be one of {list(_CODECS)}")
+    if not isinstance(primary, str) or not primary:
+        raise KeySetError(f"{name}: 'primary' must name a key id")
+    if not isinstance(keys, list) or not keys:
+        raise KeySetError(f"{name}: 'keys' must be a non-empty list")
+    if len(keys) > _MAX_ENTRIES:
+        raise KeySetError(f"{name}: more than {_MAX_ENTRIES} keys")
+    for label in ("environment", "note"):
+        value = data.get(label)
+        if value is not None and not isinstance(value, str):
+            raise KeySetError(f"{name}: {label!r} must be a string")
 
 
 def log_revocations(
