@@ -3,19 +3,19 @@
     pip install "gpay-envelope[asgi]" starlette uvicorn
     python examples/partner_service.py keys/ --cert server.crt --key server.key --port 8443
 
-``keys/`` holds four JWK Sets: ``our-enc.jwks`` and ``our-sig.jwks`` (private), ``google-enc.jwks``
-and ``google-sig.jwks`` (public). Besides ``keys`` a file may name its ``"primary"`` kid
-(default: the first key) and list ``"disabled"`` kids. The service checks the files every
-10 seconds and swaps in the new bundle atomically; a bad edit is logged and ignored, so each
-rotation step (add, promote, disable, remove; see docs/adapters.md) is a file edit.
+``keys/`` holds four keyset manifests (docs/rotation.md) and the key files they name:
+``our-enc.keyset.json`` and ``our-sig.keyset.json`` (your private decryption and signing
+keys), ``google-enc.keyset.json`` and ``google-sig.keyset.json`` (Google's public keys). A
+`KeySetWatcher` per manifest checks it and its key files every 10 seconds and swaps a changed
+set into the `KeyHolder` the middleware reads; a bad edit is logged and the old set stays. So
+each rotation step is one ``gpay-envelope keys rotate`` command (add, promote, disable,
+remove; see docs/rotation.md and docs/adapters.md for the order).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import threading
 import time
 from pathlib import Path
 
@@ -25,45 +25,33 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-import gpay_envelope as ge
-from gpay_envelope.adapters import KeyHolder, Keys
+from gpay_envelope.adapters import KeyHolder
 from gpay_envelope.adapters.asgi import EnvelopeMiddleware, open_result
+from gpay_envelope.keystore import KeySetWatcher, watched_keys
 from gpay_envelope.tls import server_tls_context
 
 log = logging.getLogger("partner")
-FILES = {
-    "identities": "our-enc",
-    "senders": "google-sig",
-    "signer": "our-sig",
-    "recipients": "google-enc",
+MANIFESTS = {
+    "identities": "our-enc.keyset.json",
+    "senders": "google-sig.keyset.json",
+    "signer": "our-sig.keyset.json",
+    "recipients": "google-enc.keyset.json",
 }
 
 
-def load_keys(folder: Path) -> Keys:
-    sets = {}
-    for role, name in FILES.items():
-        data = json.loads((folder / f"{name}.jwks").read_text())
-        ks = ge.KeySet.from_jwks(data, primary=data.get("primary"))
-        for kid in data.get("disabled", []):
-            ks = ks.with_status(kid, ge.KeyStatus.DISABLED)
-        sets[role] = ks
-    return Keys(**sets)
+def watch_keys(folder: Path, every: float = 10.0) -> tuple[KeyHolder, list[KeySetWatcher]]:
+    """The holder of the four sets and the started watchers that keep it current.
 
-
-def watch(folder: Path, holder: KeyHolder, every: float = 10.0) -> None:
-    def stamp() -> tuple[float, ...]:
-        return tuple((folder / f"{n}.jwks").stat().st_mtime for n in FILES.values())
-
-    seen = stamp()
-    while True:
-        time.sleep(every)
-        try:
-            if (now := stamp()) != seen:
-                holder.set(load_keys(folder))  # all four sets at once, or nothing
-                seen = now
-                log.info("keys reloaded")
-        except (OSError, ValueError) as exc:  # KeySetError is a ValueError
-            log.error("keys not reloaded, keeping the current ones: %s", exc)
+    The first load of each manifest happens here and raises when it fails: the service does
+    not start without keys.
+    """
+    watchers = {
+        role: KeySetWatcher(folder / name, poll_interval=every) for role, name in MANIFESTS.items()
+    }
+    holder = watched_keys(**watchers)
+    for watcher in watchers.values():
+        watcher.start()
+    return holder, list(watchers.values())
 
 
 async def echo(request: Request) -> JSONResponse:
@@ -90,8 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
 
-    holder = KeyHolder(load_keys(args.keys))
-    threading.Thread(target=watch, args=(args.keys, holder), daemon=True).start()
+    holder, _watchers = watch_keys(args.keys)
     tls = server_tls_context(certfile=args.cert, keyfile=args.key)  # TLS 1.2+, Google's suites
     uvicorn.run(
         build_app(holder),

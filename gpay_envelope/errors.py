@@ -12,7 +12,8 @@
     │                             (HTTP 401 in Google's protocol; raised only after
     │                             authenticated decryption, so it is no padding oracle)
     ├── KeySetError (ValueError)  empty set, duplicate kid, no/several primaries, weak key
-    │   └── KeyNotFound (LookupError)
+    │   ├── KeyNotFound (LookupError)
+    │   └── KeyRevoked            an OpenPGP key carries a valid revocation
     ├── UnsupportedCodec (LookupError)
     └── TLSConfigError (ValueError)
 
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidEnvelope",
     "InvalidSignature",
     "KeyNotFound",
+    "KeyRevoked",
     "KeySetError",
     "OpenError",
     "SealError",
@@ -89,6 +91,16 @@ class KeySetError(EnvelopeError, ValueError):
 
 class KeyNotFound(KeySetError, LookupError):
     """No key with the requested kid is in the set."""
+
+
+class KeyRevoked(KeySetError):
+    """An OpenPGP key carries a valid revocation signature by its own primary key, so it is
+    never used. ``kids`` are the fingerprints of the revoked keys (empty when unknown).
+    """
+
+    def __init__(self, message: str, *, kids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.kids = kids
 
 
 class UnsupportedCodec(EnvelopeError, LookupError):

@@ -163,7 +163,8 @@ def mermaid(graph: list[Edge], *, fold: tuple[str, ...] = ()) -> str:
             seen[(a, b)] = seen.get((a, b), True) and e.lazy
     ids = {n: f"n{i}" for i, n in enumerate(sorted({n for pair in seen for n in pair}))}
     lines = ["flowchart LR"]
-    lines += [f'  {ids[n]}["{n}"]' for n in sorted(ids)]
+    # Boxes are labelled without the package name: "codecs.jwe", not "gpay_envelope.codecs.jwe".
+    lines += [f'  {ids[n]}["{n.partition(".")[2] or n}"]' for n in sorted(ids)]
     for (a, b), lazy in sorted(seen.items()):
         lines.append(f"  {ids[a]} {'-.->' if lazy else '-->'} {ids[b]}")
     return "\n".join(lines)

@@ -758,7 +758,7 @@ def test_keys_refused_at_load(spec: Spec, message: str) -> None:
 
 def test_sha1_self_signatures_are_accepted() -> None:
     """Older BouncyCastle-made keys carry SHA-1 self-signatures; a binding cannot be forged
-    with SHA-1 collisions (see _openpgp_keys)."""
+    with SHA-1 collisions (see codecs/pgp/_keys.py)."""
     assert load(Spec(slot=2, hashalg=op.HASH_SHA1)).kty == "RSA"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,7 +15,8 @@ from typing import BinaryIO, TextIO, TypeAlias
 from .._keys import KeySet, KeyStatus, utcnow
 from .._policy import MAX_LIFETIME_DAYS
 from ..errors import KeySetError
-from ..manifest import PassphraseRef, read_manifest
+from ..keystore import PassphraseRef, read_manifest
+from ..keystore.files import atomic_write
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -145,18 +145,7 @@ def write_new(path: Path, data: bytes, mode: int, *, force: bool) -> None:
     """Write a new file with exactly ``mode``: O_EXCL (never clobber) unless ``force``, in
     which case a temporary file is renamed over the old one."""
     if force:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, data, mode=mode)
         return
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(path, flags, mode)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .._keys import KeySet
 from ..errors import EnvelopeError
-from ..manifest import Finding, KeyInfo, describe_key, is_manifest, read_key_file, read_manifest
+from ..keystore import Finding, KeyInfo, describe_key, is_manifest, read_key_file, read_manifest
 
 
 @dataclass

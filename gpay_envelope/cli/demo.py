@@ -16,8 +16,7 @@ from .._api import generate_key, open_detailed, seal
 from .._keys import Key, KeySet, KeyStatus, utcnow
 from .._policy import DEFAULT_LIFETIME, GENERATE_RSA_BITS, MIN_RSA_BITS
 from ..errors import InvalidEnvelope, InvalidSignature
-from ..keystore.rotation import verify_rotation
-from ..manifest import (
+from ..keystore import (
     KeySetWatcher,
     add_key,
     init_manifest,
@@ -27,6 +26,7 @@ from ..manifest import (
     remove_key,
     set_key_status,
 )
+from ..keystore.rotation import verify_rotation
 from ._common import (
     EXIT_INVALID,
     EXIT_OK,

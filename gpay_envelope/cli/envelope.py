@@ -11,8 +11,8 @@ from .._api import open_detailed, seal
 from .._keys import KeySet
 from ..codecs import DEFAULT_LIMITS
 from ..errors import KeySetError
+from ..keystore import load_keyset
 from ..keystore.rotation import for_purpose
-from ..manifest import load_keyset
 from ._common import (
     EXIT_OK,
     Commands,

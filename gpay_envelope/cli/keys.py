@@ -12,7 +12,7 @@ from typing import Any
 
 from .._keys import Key
 from .._policy import DEFAULT_LIFETIME, DEFAULT_RSA_BITS, GENERATE_RSA_BITS, MAX_LIFETIME_DAYS
-from ..manifest import Finding, KeyInfo, check_key, check_keyset, describe_key, init_manifest
+from ..keystore import Finding, KeyInfo, check_key, check_keyset, describe_key, init_manifest
 from ._common import (
     EXIT_INVALID,
     EXIT_OK,

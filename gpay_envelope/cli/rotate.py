@@ -11,8 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .._keys import Key, KeySet, KeyStatus
-from ..keystore.rotation import RotationReport, rotation_candidates, verify_rotation
-from ..manifest import (
+from ..keystore import (
     add_key,
     load_manifest,
     promote_key,
@@ -22,6 +21,7 @@ from ..manifest import (
     resolve_kid,
     set_key_status,
 )
+from ..keystore.rotation import RotationReport, rotation_candidates, verify_rotation
 from ._common import (
     EXIT_INVALID,
     EXIT_OK,

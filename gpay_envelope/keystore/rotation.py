@@ -18,7 +18,7 @@ from .._api import generate_key, open_detailed, seal
 from .._keys import Key, KeySet, KeyStatus
 from .._policy import MIN_RSA_BITS
 from ..errors import EnvelopeError, KeySetError
-from ..manifest import check_key
+from .check import check_key
 
 __all__ = [
     "RotationReport",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cli_run import mode, run
 
-from gpay_envelope.manifest import load_manifest
+from gpay_envelope.keystore import load_manifest
 
 
 def _table(section: str) -> dict[str, str]:

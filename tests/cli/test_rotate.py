@@ -8,7 +8,7 @@ import pytest
 from cli_run import generated_keys, run
 
 import gpay_envelope as ge
-from gpay_envelope.manifest import load_manifest
+from gpay_envelope.keystore import load_manifest
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..._policy import MAX_RSA_BITS, MIN_RSA_BITS
-from ...errors import KeySetError
+from ...errors import KeyRevoked, KeySetError
 from . import _openpgp as op
 from ._build import build_secret_key, public_key_body, secret_key_body
 from ._selfsig import (
@@ -407,7 +407,7 @@ def _parse_group(group: _Group, now: int, loose: Sequence[bytes]) -> tuple[Parse
     if signer.revoked_by(
         revocation_bodies((*group.every_signature(), *loose), op.SIG_KEY_REVOCATION)
     ):
-        raise KeySetError(f"{signer.what} is revoked")
+        raise KeyRevoked(f"{signer.what} is revoked", kids=(signer.fpr.hex().upper(),))
     uids = _merged_uids(group)
     flags, expires, user_ids = primary_state(signer, group.direct, uids, now)
     primary = KeyPart(

@@ -1,20 +1,22 @@
-"""Rotation soak (issue 8, item 4): threads seal and open continuously, both codecs, while the
-key sets go through add / promote / disable / (re-enable) / remove.
+"""Rotation soak: threads seal and open continuously, both codecs, while the key sets go
+through add / promote / disable / (re-enable) / remove.
 
-Model. Each codec has a `Holder` with one reference to an immutable `Generation`: our
-identity keys (secret), the peer's signing keys (secret, what it signs with) and the sender
-keys we trust (their public halves, the same statuses). The rotator builds the next
-generation from the current one and swaps the reference; readers read it once.
+Model. Each codec has an adapters `KeyHolder` (the library's) with one immutable `Keys` bundle
+for one direction of the exchange: our identity keys (secret) and the peer's signing keys
+(``signer``, secret: what it signs with); the keys the peer seals to (``recipients``, the
+public halves of our identities) and the sender keys we trust (``senders``, the public halves
+of its signer, the same statuses). The rotator changes one set with ``holder.update``; readers
+read the bundle once.
 
-- A sealer (the peer) reads a generation and seals to its published recipients
-  (``identities.public()``) with its signer set. The envelope records which keys it is
-  encrypted to (JWE: the recipients' primary; PGP: every ENABLED recipient key) and signed
-  by (JWE: the signer's primary; PGP: every ENABLED signer key).
+- A sealer (the peer) reads a bundle and seals to its recipients with its signer set. The
+  envelope records which keys it is encrypted to (JWE: the recipients' primary; PGP: every
+  ENABLED recipient key) and signed by (JWE: the signer's primary; PGP: every ENABLED signer
+  key).
 - An opener picks an envelope, half the time among the newest, otherwise among all sealed so
-  far (so one sealed many generations ago is opened too), reads the generation *at open
-  time* once, and calls ``ge.open_detailed`` with that generation's identities and senders.
+  far (so one sealed many generations ago is opened too), reads the bundle *at open time*
+  once, and calls ``ge.open_detailed`` with that bundle's identities and senders.
 
-"Should" is defined from that open-time generation G alone:
+"Should" is defined from that open-time bundle G alone:
 
 - it should decrypt iff some key it is encrypted to is in G.identities and ENABLED;
 - it should verify iff some key it is signed by is in G.senders and ENABLED;
@@ -31,12 +33,13 @@ soak that never exercised refusals cannot pass.
 
 from __future__ import annotations
 
+import functools
 import random
 import secrets
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -44,6 +47,7 @@ from conftest import JWEParty
 from pgp_fixtures import Party, pgp_party
 
 import gpay_envelope as ge
+from gpay_envelope.adapters import KeyHolder, Keys
 
 pytestmark = pytest.mark.slow
 
@@ -54,25 +58,14 @@ FRESH = 32  # openers pick from the newest envelopes half the time, from all the
 SEALERS, OPENERS = 2, 2
 
 
-@dataclass(frozen=True)
-class Generation:
-    number: int
-    identities: ge.KeySet  # ours, with secrets
-    signer: ge.KeySet  # the peer's, with secrets
-    senders: ge.KeySet  # the peer's public keys we trust: signer.public()
-
-
-class Holder:
-    """One reference, swapped whole: a reader sees one generation, never a mix."""
-
-    def __init__(self, gen: Generation) -> None:
-        self._gen = gen
-
-    def get(self) -> Generation:
-        return self._gen
-
-    def set(self, gen: Generation) -> None:
-        self._gen = gen
+def bundle(identities: ge.KeySet, signer: ge.KeySet) -> Keys:
+    """One generation: our identities, the peer's signer, and the public halves of both."""
+    return Keys(
+        identities=identities,
+        senders=signer.public(),
+        signer=signer,
+        recipients=identities.public(),
+    )
 
 
 @dataclass
@@ -121,7 +114,7 @@ def _enabled(ks: ge.KeySet, kid: str) -> bool:
     return kid in ks and ks.get(kid).status is ge.KeyStatus.ENABLED
 
 
-def expected(item: Sealed, gen: Generation) -> tuple[str, frozenset[str], frozenset[str]]:
+def expected(item: Sealed, gen: Keys) -> tuple[str, frozenset[str], frozenset[str]]:
     """(outcome, identity kids that may decrypt, sender kids that must verify) under ``gen``."""
     can_decrypt = frozenset(k for k in item.encrypted_to if _enabled(gen.identities, k))
     verifiers = frozenset(k for k in item.signed_by if _enabled(gen.senders, k))
@@ -133,9 +126,11 @@ def expected(item: Sealed, gen: Generation) -> tuple[str, frozenset[str], frozen
 
 
 class Soak:
-    def __init__(self, holders: dict[str, Holder], tracks: dict[str, tuple[Track, Track]]):
+    def __init__(self, holders: dict[str, KeyHolder], tracks: dict[str, tuple[Track, Track]]):
         self.holders = holders
         self.tracks = tracks
+        #: The generation number of every bundle a holder has held (for the failure messages).
+        self.numbers: dict[Keys, int] = {h.get(): 0 for h in holders.values()}
         self.deadline = time.monotonic() + SOAK_SECONDS
         self.recent: list[Sealed] = []
         self.lock = threading.Lock()  # guards `recent` and the counters only
@@ -167,19 +162,23 @@ class Soak:
         rnd = random.Random(seed)
         while self.running():
             codec = rnd.choice(sorted(self.holders))
-            holder = self.holders[codec]
-            gen = holder.get()
-            ids_track, snd_track = self.tracks[codec]
-            if rnd.random() < 0.5:
-                nxt = Generation(gen.number + 1, ids_track.step(gen.identities, rnd), gen.signer,
-                                 gen.senders)  # fmt: skip
-            else:
-                signer = snd_track.step(gen.signer, rnd)
-                nxt = Generation(gen.number + 1, gen.identities, signer, signer.public())
-            holder.set(nxt)
+            turn = "identities" if rnd.random() < 0.5 else "signer"
+            self.holders[codec].update(functools.partial(self.next_bundle, codec, turn, rnd))
             with self.lock:
                 self.generations[codec] += 1
             time.sleep(rnd.uniform(0.002, 0.02))
+
+    def next_bundle(self, codec: str, turn: str, rnd: random.Random, gen: Keys) -> Keys:
+        """One rotation step of our identities or of the peer's signer (the rotator is the
+        only writer); the new bundle is numbered before the holder hands it out."""
+        ids_track, snd_track = self.tracks[codec]
+        if turn == "identities":
+            new = bundle(ids_track.step(gen.identities, rnd), gen.signer)
+        else:
+            new = bundle(gen.identities, snd_track.step(gen.signer, rnd))
+        with self.lock:
+            self.numbers[new] = self.numbers[gen] + 1
+        return new
 
     # -- sealers ---------------------------------------------------------------------------
     def sealer(self, seed: int) -> None:
@@ -188,7 +187,7 @@ class Soak:
             codec = rnd.choice(sorted(self.holders))
             gen = self.holders[codec].get()
             payload = b'{"n":"%s"}' % secrets.token_hex(8).encode()
-            recipients = gen.identities.public()
+            recipients = gen.recipients
             if codec == "jwe":
                 profile = rnd.choice(["signed", "legacy"])
                 to = frozenset({recipients.primary.kid})
@@ -199,8 +198,8 @@ class Soak:
                 by = tuple(k.kid for k in gen.signer.enabled())
             envelope = ge.seal(payload, recipients=recipients, signer=gen.signer, codec=codec,
                                profile=profile)  # fmt: skip
-            item = Sealed(codec, envelope, payload, to, by, gen.number)
             with self.lock:
+                item = Sealed(codec, envelope, payload, to, by, self.numbers[gen])
                 self.recent.append(item)
                 self.seals += 1
             time.sleep(rnd.uniform(0, 0.004))  # leave the openers most of the time
@@ -233,13 +232,14 @@ class Soak:
                     and len(res.verified_by) == len(verifiers)
                 )
             with self.lock:
+                number = self.numbers[gen]
                 self.opens += 1
                 self.outcomes[(item.codec, got)] += 1
                 if not ok:
                     self.failures.append(
                         f"{item.codec} sealed at generation {item.generation} to "
                         f"{sorted(item.encrypted_to)} by {list(item.signed_by)}, opened at "
-                        f"{gen.number} with identities {gen.identities!r} senders "
+                        f"{number} with identities {gen.identities!r} senders "
                         f"{gen.senders.kids}: expected {want}, got {got}"
                     )
 
@@ -281,8 +281,8 @@ def test_rotation_soak_both_codecs(
         return ge.KeySet(keys[:1], primary=keys[0].kid)
 
     holders = {
-        "jwe": Holder(Generation(0, first(jwe_ids), first(jwe_sig), first(jwe_sig).public())),
-        "pgp": Holder(Generation(0, first(pgp_ids), first(pgp_sig), first(pgp_sig).public())),
+        "jwe": KeyHolder(bundle(first(jwe_ids), first(jwe_sig))),
+        "pgp": KeyHolder(bundle(first(pgp_ids), first(pgp_sig))),
     }
     tracks = {"jwe": (Track(jwe_ids), Track(jwe_sig)), "pgp": (Track(pgp_ids), Track(pgp_sig))}
     soak = Soak(holders, tracks)
@@ -310,12 +310,12 @@ def test_the_oracle_can_fail(partner: JWEParty, google: JWEParty) -> None:
     ids = ge.KeySet([a, b], primary=a.kid)
     senders = google.public_sig
     env = Sealed("jwe", b"", b"x", frozenset({b.kid}), (senders.primary.kid,), 0)
-    gen = Generation(1, ids, google.signer, senders)
+    gen = bundle(ids, google.signer)
     assert expected(env, gen)[0] == "opened"
-    disabled = Generation(2, ids.with_status(b.kid, ge.KeyStatus.DISABLED), google.signer, senders)
+    disabled = replace(gen, identities=ids.with_status(b.kid, ge.KeyStatus.DISABLED))
     assert expected(env, disabled)[0] == "InvalidEnvelope"
     other = senders.with_primary(list(senders)[1].kid).without(senders.primary.kid)
-    assert expected(env, Generation(3, ids, google.signer, other))[0] == "InvalidSignature"
-    assert expected(env, Generation(4, ids.without(b.kid), google.signer, other))[0] == (
+    assert expected(env, replace(gen, senders=other))[0] == "InvalidSignature"
+    assert expected(env, replace(gen, identities=ids.without(b.kid), senders=other))[0] == (
         "InvalidEnvelope"
     )
