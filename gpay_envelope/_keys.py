@@ -63,6 +63,47 @@ def _aware(name: str, value: datetime | None) -> datetime | None:
     return value
 
 
+def _check_labels(kid: object, codec: object, status: object, use: object) -> None:
+    if not isinstance(kid, str) or not 0 < len(kid) <= 256 or not _PRINTABLE_ASCII(kid):
+        # ASCII keeps every kid inside the JOSE header size caps once JSON-escaped.
+        raise KeySetError("a key id must be 1 to 256 printable ASCII characters")
+    if not isinstance(codec, str) or not codec:
+        raise KeySetError(f"key {kid!r}: codec must be a non-empty string")
+    if not isinstance(status, KeyStatus):
+        raise KeySetError("status must be a KeyStatus")
+    if use not in _USES:
+        raise KeySetError(f"key {kid!r}: use must be 'enc', 'sig' or None")
+
+
+def _check_algorithms(
+    kid: str, material: KeyMaterial, use: str | None, algorithms: Iterable[str]
+) -> frozenset[str]:
+    if isinstance(algorithms, str):
+        raise KeySetError(f"key {kid!r}: algorithms must be a collection of names")
+    algs = frozenset(algorithms)
+    if not algs:
+        raise KeySetError(f"key {kid!r} is bound to no algorithm")
+    material.check_binding(kid, use, algs)
+    if material.kty == "RSA" and material.size < MIN_RSA_BITS:
+        raise KeySetError(
+            f"key {kid!r} is RSA-{material.size}; at least RSA-{MIN_RSA_BITS} is required"
+        )
+    return algs
+
+
+def _window(
+    kid: str, material: KeyMaterial, not_before: datetime | None, not_after: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """The validity window: the one given, cut by the key's own expiry (OpenPGP)."""
+    nb = _aware("not_before", not_before)
+    na = _aware("not_after", not_after)
+    if material.expires is not None and (na is None or material.expires < na):
+        na = material.expires
+    if nb is not None and na is not None and na <= nb:
+        raise KeySetError(f"key {kid!r}: not_after is not later than not_before")
+    return nb, na
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware (UTC)."""
     return datetime.now(timezone.utc)
@@ -111,31 +152,9 @@ class Key:
         not_before: datetime | None = None,
         not_after: datetime | None = None,
     ) -> None:
-        if not isinstance(kid, str) or not 0 < len(kid) <= 256 or not _PRINTABLE_ASCII(kid):
-            # ASCII keeps every kid inside the JOSE header size caps once JSON-escaped.
-            raise KeySetError("a key id must be 1 to 256 printable ASCII characters")
-        if not isinstance(codec, str) or not codec:
-            raise KeySetError(f"key {kid!r}: codec must be a non-empty string")
-        if not isinstance(status, KeyStatus):
-            raise KeySetError("status must be a KeyStatus")
-        if use not in _USES:
-            raise KeySetError(f"key {kid!r}: use must be 'enc', 'sig' or None")
-        if isinstance(algorithms, str):
-            raise KeySetError(f"key {kid!r}: algorithms must be a collection of names")
-        algs = frozenset(algorithms)
-        if not algs:
-            raise KeySetError(f"key {kid!r} is bound to no algorithm")
-        material.check_binding(kid, use, algs)
-        if material.kty == "RSA" and material.size < MIN_RSA_BITS:
-            raise KeySetError(
-                f"key {kid!r} is RSA-{material.size}; at least RSA-{MIN_RSA_BITS} is required"
-            )
-        nb = _aware("not_before", not_before)
-        na = _aware("not_after", not_after)
-        if material.expires is not None and (na is None or material.expires < na):
-            na = material.expires
-        if nb is not None and na is not None and na <= nb:
-            raise KeySetError(f"key {kid!r}: not_after is not later than not_before")
+        _check_labels(kid, codec, status, use)
+        algs = _check_algorithms(kid, material, use, algorithms)
+        nb, na = _window(kid, material, not_before, not_after)
         setter = object.__setattr__
         setter(self, "_kid", kid)
         setter(self, "_codec", codec)
@@ -310,12 +329,34 @@ class Key:
         return self
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_secret"):
+            # A traceback that records locals may show a key whose __init__ refused it.
+            return "<Key (not built)>"
         expiry = self._not_after.isoformat() if self._not_after else None
         return (
             f"Key(kid={self._kid!r}, codec={self._codec!r}, kty={self.kty!r}, size={self.size}, "
             f"use={self._use!r}, algorithms={sorted(self._algorithms)!r}, "
             f"status={self._status.name}, secret={self.has_secret}, not_after={expiry!r})"
         )
+
+
+def _index(keys: tuple[Key, ...]) -> dict[str, Key]:
+    """Kid to key, after checking the keys make a set: some keys, all of one codec, no kid
+    twice."""
+    if not keys:
+        raise KeySetError("a key set needs at least one key")
+    for k in keys:
+        if not isinstance(k, Key):
+            raise TypeError("a KeySet holds Key objects")
+    codecs = {k.codec for k in keys}
+    if len(codecs) > 1:
+        raise KeySetError(f"a key set holds keys of one codec, not {sorted(codecs)}")
+    by_kid: dict[str, Key] = {}
+    for k in keys:
+        if k.kid in by_kid:
+            raise KeySetError(f"duplicate key id {k.kid!r}")
+        by_kid[k.kid] = k
+    return by_kid
 
 
 class KeySet:
@@ -337,25 +378,12 @@ class KeySet:
 
     def __init__(self, keys: Iterable[Key], *, primary: str) -> None:
         ks = tuple(keys)
-        if not ks:
-            raise KeySetError("a key set needs at least one key")
-        for k in ks:
-            if not isinstance(k, Key):
-                raise TypeError("a KeySet holds Key objects")
-        codecs = {k.codec for k in ks}
-        if len(codecs) > 1:
-            raise KeySetError(f"a key set holds keys of one codec, not {sorted(codecs)}")
-        seen: set[str] = set()
-        for k in ks:
-            if k.kid in seen:
-                raise KeySetError(f"duplicate key id {k.kid!r}")
-            seen.add(k.kid)
-        if primary not in seen:
+        by_kid = _index(ks)
+        first = by_kid.get(primary)
+        if first is None:
             raise KeySetError(f"the primary {primary!r} is not in the set")
-        if next(k for k in ks if k.kid == primary).status is not KeyStatus.ENABLED:
+        if first.status is not KeyStatus.ENABLED:
             raise KeySetError(f"the primary {primary!r} must be ENABLED")
-        by_kid = {k.kid: k for k in ks}
-        first = by_kid[primary]
         ordered = (first, *(k for k in ks if k is not first))
         object.__setattr__(self, "_keys", ks)
         object.__setattr__(self, "_primary", primary)
@@ -537,4 +565,6 @@ class KeySet:
         return self
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_secret_enabled"):
+            return "<KeySet (not built)>"
         return f"KeySet(codec={self.codec!r}, primary={self._primary!r}, keys={list(self._keys)!r})"

@@ -172,22 +172,32 @@ def check_binding(kid: str, kty: str, use: str | None, algs: Iterable[str]) -> s
     """Check that a JWE-codec key may be bound to ``algs``; return its (inferred) use."""
     algs = tuple(algs)
     for a in algs:
-        if a not in JWE_KEY_ALGS and a not in JWS_ALGS:
-            raise KeySetError(f"key {kid!r}: algorithm {a!r} is not supported")
-        if (a in JWE_KEY_ALGS or a.startswith(("RS", "PS"))) and kty != "RSA":
-            raise KeySetError(f"key {kid!r}: algorithm {a!r} needs an RSA key")
-        if a == "ES256" and kty != "EC":
-            raise KeySetError(f"key {kid!r}: ES256 needs a P-256 key")
+        _check_key_type(kid, kty, a)
     if use is None and algs:
-        if all(a in JWE_KEY_ALGS for a in algs):
-            use = "enc"
-        elif all(a in JWS_ALGS for a in algs):
-            use = "sig"
+        use = _inferred_use(algs)
     if use == "enc" and any(a in JWS_ALGS for a in algs):
         raise KeySetError(f"key {kid!r} has use 'enc' but is bound to a signature algorithm")
     if use == "sig" and any(a in JWE_KEY_ALGS for a in algs):
         raise KeySetError(f"key {kid!r} has use 'sig' but is bound to an encryption algorithm")
     return use
+
+
+def _check_key_type(kid: str, kty: str, alg: str) -> None:
+    if alg not in JWE_KEY_ALGS and alg not in JWS_ALGS:
+        raise KeySetError(f"key {kid!r}: algorithm {alg!r} is not supported")
+    if (alg in JWE_KEY_ALGS or alg.startswith(("RS", "PS"))) and kty != "RSA":
+        raise KeySetError(f"key {kid!r}: algorithm {alg!r} needs an RSA key")
+    if alg == "ES256" and kty != "EC":
+        raise KeySetError(f"key {kid!r}: ES256 needs a P-256 key")
+
+
+def _inferred_use(algs: tuple[str, ...]) -> str | None:
+    """"enc" or "sig" when every algorithm is of one kind, else None (both)."""
+    if all(a in JWE_KEY_ALGS for a in algs):
+        return "enc"
+    if all(a in JWS_ALGS for a in algs):
+        return "sig"
+    return None
 
 
 def _epoch(kid: str, name: str, value: object) -> datetime | None:
