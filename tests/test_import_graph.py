@@ -72,6 +72,38 @@ def test_codecs_import_no_layer_above_them() -> None:
             assert e.target != "gpay_envelope._api", e
 
 
+#: Layers from the bottom up: a module imports only its own layer and the ones below it. An
+#: entry names a module and everything below it ("=" in front: that module alone); the
+#: longest entry that matches decides.
+LAYERS = (
+    ("gpay_envelope.errors", "gpay_envelope._b64", "gpay_envelope._policy"),
+    ("gpay_envelope._keyops",),
+    ("gpay_envelope._keys", "gpay_envelope._formats", "gpay_envelope._keyload"),
+    ("gpay_envelope._rotation", "gpay_envelope.codecs", "gpay_envelope.tls"),
+    ("gpay_envelope._api", "gpay_envelope.testing"),
+    ("gpay_envelope.keystore",),
+    ("gpay_envelope.adapters",),
+    # Entry points: the front door and the command line (python -m gpay_envelope[.tls]).
+    ("=gpay_envelope", "gpay_envelope.cli", "gpay_envelope.__main__", "gpay_envelope.tls.__main__"),
+)
+
+
+def _layer(module: str) -> int:
+    found = [
+        (len(prefix), i)
+        for i, prefixes in enumerate(LAYERS)
+        for prefix in prefixes
+        if (module == prefix[1:] if prefix.startswith("=") else _in(module, prefix))
+    ]
+    assert found, f"{module} is in no layer of LAYERS"
+    return max(found)[1]
+
+
+def test_every_import_goes_down_the_layers() -> None:
+    upward = [e for e in GRAPH if _layer(e.target) > _layer(e.source)]
+    assert upward == []
+
+
 def test_a_dependency_quirk_stays_in_its_codec_package() -> None:
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()

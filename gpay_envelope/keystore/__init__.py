@@ -11,8 +11,11 @@ module                        gives
 ``keystore.files``            `read_key_file` (OpenPGP, JWK, JWK Set, PEM), `is_manifest`,
                               `atomic_write`; `Revocation`, `LoadReport`
 ``keystore.watch``            `KeySetWatcher`: the current set, reloaded on a change;
-                              `watched_keys`: an adapters `KeyHolder` fed by watchers
+                              `watched_keys`: a `KeyHolder` fed by watchers
+``keystore.holder``           `Keys` (one exchange's four key sets) and `KeyHolder` (the
+                              current `Keys`, swapped whole); the web adapters read it
 ``keystore.check``            `describe_key`, `check_key`, `check_keyset`: Google's key rules
+``keystore.rotation``         `verify_rotation`: a new key tried inbound and outbound
 ============================  ============================================================
 
 Everything is importable from ``gpay_envelope.keystore`` itself.
@@ -28,6 +31,7 @@ from .._policy import MAX_LIFETIME, ONE_YEAR
 from .check import Finding, KeyInfo, PartInfo, check_key, check_keyset, describe_key
 from .edits import add_key, init_manifest, promote_key, remove_key, resolve_kid, set_key_status
 from .files import LoadReport, Revocation, is_manifest, read_key_file
+from .holder import KeyHolder, KeyProvider, Keys
 from .manifest import (
     MANIFEST_VERSION,
     Manifest,
@@ -45,8 +49,11 @@ __all__ = [
     "MAX_LIFETIME",
     "ONE_YEAR",
     "Finding",
+    "KeyHolder",
     "KeyInfo",
+    "KeyProvider",
     "KeySetWatcher",
+    "Keys",
     "LoadReport",
     "Manifest",
     "ManifestEntry",

@@ -1,5 +1,5 @@
 """KeySetWatcher: the current `KeySet` of a manifest or key file, reloaded when it changes;
-`watched_keys`: an adapters `KeyHolder` fed by watchers.
+`watched_keys`: a `KeyHolder` fed by watchers.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .._keys import KeySet
 from ..errors import KeySetError
@@ -32,10 +31,8 @@ from .files import (
     retire,
     why,
 )
+from .holder import KeyHolder, Keys
 from .manifest import Manifest, log_revocations
-
-if TYPE_CHECKING:  # adapters sit above the keystore: imported only where a holder is built
-    from ..adapters import KeyHolder
 
 __all__ = ["KeySetWatcher", "watched_keys"]
 
@@ -201,7 +198,7 @@ class KeySetWatcher:
     stays only as an expired placeholder that seals and verifies nothing (docs/rotation.md).
 
     `on_reload` registers a callback that gets every new set; `watched_keys` uses it to keep
-    an adapters `KeyHolder` up to date.
+    a `KeyHolder` up to date.
     """
 
     @detach_errors
@@ -437,7 +434,6 @@ def watched_keys(
     watchers. A new set the bundle refuses (a `Keys` rule: one codec, private keys in
     identities and signer) is logged and the holder keeps the bundle it has.
     """
-    from ..adapters import KeyHolder, Keys
 
     roles = {
         "identities": identities,
