@@ -15,8 +15,8 @@ import pytest
 from pgp_fixtures import DAY, YEAR, Spec, Sub, build_key
 
 import gpay_envelope as ge
-from gpay_envelope.codecs.pgp import _openpgp as op
 from gpay_envelope.codecs.pgp import generate_pgp_key, key_to_pgp, keys_from_pgp
+from gpay_envelope.codecs.pgp import wire as op
 from gpay_envelope.manifest import (
     Finding,
     KeySetWatcher,

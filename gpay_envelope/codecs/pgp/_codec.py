@@ -35,7 +35,7 @@ from ..._keyops import RSAPrivateOps
 from ..._keys import Key
 from ...errors import InvalidEnvelope, InvalidSignature, SealError, UnsupportedCodec
 from .. import OpenRequest, OpenResult, SealRequest
-from . import _openpgp as op
+from . import wire as op
 from ._keys import CLOCK_SKEW, KeyPart
 from ._load import material_of
 from ._material import PGPMaterial

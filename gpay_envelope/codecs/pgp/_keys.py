@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..._policy import MAX_RSA_BITS, MIN_RSA_BITS
 from ...errors import KeySetError
-from . import _openpgp as op
+from . import wire as op
 
 __all__ = [
     "CLOCK_SKEW",
