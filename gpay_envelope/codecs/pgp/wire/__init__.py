@@ -24,8 +24,10 @@ from .ascii_armor import (
     dearmor,
 )
 from .compression import (
+    bzip2_block_bound,
     compress,
     decompress,
+    inflate_limit,
 )
 from .encrypted import (
     decrypt_seipd,
@@ -199,6 +201,7 @@ __all__ = [
     "Malformed",
     "Signature",
     "armor",
+    "bzip2_block_bound",
     "compress",
     "crc24",
     "dearmor",
@@ -207,6 +210,7 @@ __all__ = [
     "encode_length",
     "encrypt_seipd",
     "finish_digest",
+    "inflate_limit",
     "literal_packet",
     "mpi",
     "ops_packet",

@@ -36,6 +36,16 @@ from .registry import (
 )
 
 _PKCS1: Final = padding.PKCS1v15()
+#: Most bytes in either subpacket area of a signature. GnuPG refuses longer areas
+#: (g10/parse-packet.c), so no signature that gpg can check has one; real areas are under
+#: 500 bytes (a self-signature with preferences, an embedded back-signature of RSA-8192 ~1 KB).
+MAX_SUBPACKET_AREA: Final = 10_000
+#: Most subpackets in either area. gpg writes 3 to 6 in a message signature (one more per
+#: --sig-notation), Sequoia 4 (a salt notation among them), self-signatures about 10.
+#: Together with MAX_SUBPACKET_AREA and the 16 signatures of a message this bounds what one
+#: envelope's signatures cost to parse: before, 64 KiB areas of 2-byte subpackets made 32,000
+#: subpackets a signature out of a few KB of compressed content.
+MAX_SUBPACKETS: Final = 64
 #: The subpackets that carry a four-octet time.
 _TIMES: Final = frozenset({SUB_CREATED, SUB_SIG_EXPIRES, SUB_KEY_EXPIRES})
 
@@ -77,9 +87,14 @@ class Signature:
 
 
 def _subpackets(area: bytes) -> Iterable[tuple[int, bool, bytes]]:
-    """(type, critical bit, value) of each subpacket in a subpacket area."""
+    """(type, critical bit, value) of each subpacket in a subpacket area; `Malformed` at the
+    first subpacket past `MAX_SUBPACKETS`, after reading no more than that many."""
     pos, end = 0, len(area)
+    count = 0
     while pos < end:
+        count += 1
+        if count > MAX_SUBPACKETS:
+            raise Malformed("too many subpackets")
         size, pos, _partial = read_length(area, pos, partial=False)
         if size < 1 or pos + size > end:
             raise Malformed("bad subpacket length")
@@ -146,13 +161,16 @@ class _Found:
 
 def _split_v4(body: bytes) -> tuple[bytes, bytes, bytes, bytes]:
     """The hashed area, the unhashed area, the left 16 bits of the digest and the signature
-    value of a v4 signature body (its first six octets are known to be there)."""
+    value of a v4 signature body (its first six octets are known to be there). Areas over
+    `MAX_SUBPACKET_AREA` are refused before anything is copied or read."""
     hlen = int.from_bytes(body[4:6], "big")
     pos = 6 + hlen
     if pos + 2 > len(body):
         raise Malformed("truncated signature")
-    hashed = body[6:pos]
     ulen = int.from_bytes(body[pos : pos + 2], "big")
+    if hlen > MAX_SUBPACKET_AREA or ulen > MAX_SUBPACKET_AREA:
+        raise Malformed("subpacket area over its bound")
+    hashed = body[6:pos]
     unhashed = body[pos + 2 : pos + 2 + ulen]
     pos += 2 + ulen
     if pos + 2 > len(body):
