@@ -55,14 +55,7 @@ HASH_SHA256: Final = 8
 HASH_SHA384: Final = 9
 HASH_SHA512: Final = 10
 HASH_SHA224: Final = 11
-#: hashlib names of the digests this module can compute at all.
-HASHLIB_NAMES: Final = {
-    HASH_SHA1: "sha1",
-    HASH_SHA256: "sha256",
-    HASH_SHA384: "sha384",
-    HASH_SHA512: "sha512",
-    HASH_SHA224: "sha224",
-}
+#: The digests this package can compute at all, and their hashlib and display names.
 CRYPTO_HASHES: Final[dict[int, hashes.HashAlgorithm]] = {
     HASH_SHA1: hashes.SHA1(),  # noqa: S303 - only for old key self-signatures, see docs/pgp.md
     HASH_SHA256: hashes.SHA256(),
@@ -70,14 +63,8 @@ CRYPTO_HASHES: Final[dict[int, hashes.HashAlgorithm]] = {
     HASH_SHA512: hashes.SHA512(),
     HASH_SHA224: hashes.SHA224(),
 }
-HASH_NAMES: Final = {
-    HASH_MD5: "MD5",
-    HASH_SHA1: "SHA1",
-    HASH_SHA256: "SHA256",
-    HASH_SHA384: "SHA384",
-    HASH_SHA512: "SHA512",
-    HASH_SHA224: "SHA224",
-}
+HASHLIB_NAMES: Final = {alg: h.name for alg, h in CRYPTO_HASHES.items()}
+HASH_NAMES: Final = {HASH_MD5: "MD5"} | {alg: h.name.upper() for alg, h in CRYPTO_HASHES.items()}
 
 COMP_NONE: Final = 0
 COMP_ZIP: Final = 1
