@@ -162,7 +162,7 @@ def bomb_row(recipient: ge.Key) -> dict[str, object]:
     import resource
 
     from gpay_envelope._b64 import b64url_encode
-    from gpay_envelope.codecs.pgp import _openpgp as op
+    from gpay_envelope.codecs.pgp import wire as op
 
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     head = (

@@ -47,8 +47,8 @@ import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_encode
 from gpay_envelope.codecs.jwe import _codec as jwe_mod
 from gpay_envelope.codecs.jwe import _joserfc as jx
-from gpay_envelope.codecs.pgp import _openpgp as op
 from gpay_envelope.codecs.pgp import generate_pgp_key
+from gpay_envelope.codecs.pgp import wire as op
 
 PKCS1 = padding.PKCS1v15()
 VARIANTS = 64

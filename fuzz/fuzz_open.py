@@ -203,7 +203,7 @@ class _Sealer:
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
         if keys.codec == "pgp":
-            from gpay_envelope.codecs.pgp import _openpgp as op
+            from gpay_envelope.codecs.pgp import wire as op
 
             self.op = op
             now = int(keys.now.timestamp())
@@ -604,7 +604,7 @@ def _pgp_forms(body: bytes) -> tuple[bytes, Callable[[bytes], bytes]] | None:
     if body[:1] and body[0] & 0x80:
         return body, lambda b: b
     if body.startswith(b"-----BEGIN PGP MESSAGE-----"):
-        from gpay_envelope.codecs.pgp import _openpgp as op
+        from gpay_envelope.codecs.pgp import wire as op
 
         try:
             blocks = op.dearmor(body, max_blocks=1, strict=True)
@@ -725,7 +725,7 @@ def jwe_seeds(keys: Keys) -> Iterator[tuple[str, bytes]]:
 
 def pgp_seeds(keys: Keys) -> Iterator[tuple[str, bytes]]:
     import gpay_envelope as ge
-    from gpay_envelope.codecs.pgp import _openpgp as op
+    from gpay_envelope.codecs.pgp import wire as op
 
     def seal(payload: bytes, profile: str) -> bytes:
         return ge.seal(

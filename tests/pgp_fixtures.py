@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode, b64url_encode
-from gpay_envelope.codecs.pgp import _openpgp as op
 from gpay_envelope.codecs.pgp import generate_pgp_key, keys_from_pgp
+from gpay_envelope.codecs.pgp import wire as op
 from gpay_envelope.codecs.pgp._keys import fingerprint, public_key_body, secret_key_body
 
 DAY = 86400

@@ -41,7 +41,7 @@ import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode, b64url_encode
 from gpay_envelope.codecs.pgp import PGPMaterial, generate_pgp_key, key_to_pgp, keys_from_pgp
 from gpay_envelope.codecs.pgp import _codec as pgp
-from gpay_envelope.codecs.pgp import _openpgp as op
+from gpay_envelope.codecs.pgp import wire as op
 from gpay_envelope.codecs.pgp._pgpy import load_pgpy, needed_names
 
 MSG = b'{"requestHeader": {"requestId": "abc"}, "amount": "1000"}'
@@ -758,7 +758,7 @@ def test_keys_refused_at_load(spec: Spec, message: str) -> None:
 
 def test_sha1_self_signatures_are_accepted() -> None:
     """Older BouncyCastle-made keys carry SHA-1 self-signatures; a binding cannot be forged
-    with SHA-1 collisions (see codecs/pgp/_keys.py)."""
+    with SHA-1 collisions (see gpay_envelope/codecs/pgp/_keys.py)."""
     assert load(Spec(slot=2, hashalg=op.HASH_SHA1)).kty == "RSA"
 
 
@@ -846,7 +846,7 @@ def test_generate_pgp_key_follows_googles_rules() -> None:
     packets = op.read_packets(material.export(include_private=False), max_packets=10)
     cert = op.parse_signature(packets[2][1])
     assert cert is not None and cert.hashalg == op.HASH_SHA384
-    prefs = dict((k, v) for k, _c, v in op._subpackets(cert.hashed))
+    prefs = dict((k, v) for k, _c, v in op.signatures._subpackets(cert.hashed))
     assert prefs[op.SUB_PREFERRED_SYMMETRIC][0] == op.SYM_AES256
     assert prefs[op.SUB_PREFERRED_HASH][0] == op.HASH_SHA384
     for bad in (
@@ -870,7 +870,7 @@ def test_keys_of_other_codecs_are_refused(pgp_keys: Party) -> None:
 def test_pgpy_canary() -> None:
     """Every cryptography name pgpy 0.6 needs is still there, and pgpy's modules only use
     names our decrepit namespaces provide. If this fails after a cryptography or pgpy
-    upgrade: pin the old version and update _openpgp_pgpy (see docs/pgp.md)."""
+    upgrade: pin the old version and update codecs/pgp/_pgpy.py (see docs/pgp.md)."""
     for name, get in needed_names().items():
         try:
             get()

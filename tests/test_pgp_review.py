@@ -24,8 +24,8 @@ from pgp_fixtures import DAY, Party, Spec, Sub, build_key, encrypt_raw, keyset, 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode, b64url_encode
 from gpay_envelope.codecs.pgp import _codec as pgp
-from gpay_envelope.codecs.pgp import _openpgp as op
 from gpay_envelope.codecs.pgp import key_to_pgp, keys_from_pgp
+from gpay_envelope.codecs.pgp import wire as op
 from gpay_envelope.codecs.pgp._keys import fingerprint, public_key_body
 
 MSG = b'{"requestHeader": {"requestId": "review"}, "amount": "1"}'

@@ -52,8 +52,8 @@ from gpay_envelope._b64 import b64url_decode, b64url_encode
 from gpay_envelope.codecs.jwe import _codec as jwe_mod
 from gpay_envelope.codecs.jwe import _joserfc as jx
 from gpay_envelope.codecs.pgp import _codec as pgp
-from gpay_envelope.codecs.pgp import _openpgp as op
 from gpay_envelope.codecs.pgp import key_to_pgp
+from gpay_envelope.codecs.pgp import wire as op
 
 MIB = 1 << 20
 GIB = 1 << 30

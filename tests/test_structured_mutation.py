@@ -43,7 +43,7 @@ from gpay_envelope._b64 import b64url_decode
 from gpay_envelope.codecs.jwe import _codec as jwe_mod
 from gpay_envelope.codecs.jwe import _joserfc as jx
 from gpay_envelope.codecs.pgp import _codec as pgp
-from gpay_envelope.codecs.pgp import _openpgp as op
+from gpay_envelope.codecs.pgp import wire as op
 
 MSG = b'{"requestHeader":{"requestId":"mutation"},"amount":"7.00"}'
 SETTINGS = settings(

@@ -158,7 +158,7 @@ def _pem_kid(name: str) -> str:
 def _one_key_each(data: bytes) -> list[bytes]:
     """Each transferable key of OpenPGP ``data`` as its own binary blob; [] when the data does
     not parse (the loader then says why)."""
-    from ..codecs.pgp import _openpgp as op
+    from ..codecs.pgp import wire as op
 
     raw = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     try:

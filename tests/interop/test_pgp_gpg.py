@@ -25,8 +25,8 @@ from pgp_fixtures import (
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode
-from gpay_envelope.codecs.pgp import _openpgp as op
 from gpay_envelope.codecs.pgp import keys_from_pgp
+from gpay_envelope.codecs.pgp import wire as op
 
 pytestmark = pytest.mark.interop
 

@@ -10,8 +10,8 @@ import pytest
 from pgp_fixtures import DAY, YEAR, Spec, Sub, build_key
 
 import gpay_envelope as ge
-from gpay_envelope.codecs.pgp import _openpgp as op
 from gpay_envelope.codecs.pgp import keys_from_pgp
+from gpay_envelope.codecs.pgp import wire as op
 from gpay_envelope.keystore import Finding, check_key, check_keyset, describe_key
 
 NOW = datetime.now(timezone.utc)

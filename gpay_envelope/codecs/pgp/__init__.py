@@ -1,7 +1,7 @@
 """The OpenPGP codec: Google's PGP rules on a strict, bounded RFC 4880 subset.
 
 `PGPCodec` seals and opens; `keys_from_pgp`, `key_to_pgp` and `generate_pgp_key` read, write
-and make the keys it uses. The wire format lives in `_openpgp`, key parsing and policy in
+and make the keys it uses. The wire format lives in `wire`, key parsing and policy in
 `_keys`, the key material in `_material`, and pgpy (secret key material only) in `_pgpy`.
 """
 

@@ -6,7 +6,7 @@ import struct
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from . import _openpgp as op
+from . import wire as op
 from ._selfsig import fingerprint, framed, uid_prefix
 
 __all__ = ["build_secret_key", "public_key_body", "secret_key_body"]

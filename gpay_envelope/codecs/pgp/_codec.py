@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -35,7 +35,7 @@ from ..._keyops import RSAPrivateOps
 from ..._keys import Key
 from ...errors import InvalidEnvelope, InvalidSignature, SealError, UnsupportedCodec
 from .._protocol import OpenRequest, OpenResult, SealRequest
-from . import _openpgp as op
+from . import wire as op
 from ._keys import CLOCK_SKEW, KeyPart
 from ._load import material_of
 from ._material import PGPMaterial
@@ -330,6 +330,7 @@ def _verify(
     now = int(request.now.timestamp())
     senders = [(k, k.material) for k in request.senders if isinstance(k.material, PGPMaterial)]
     hashers: dict[tuple[int, int], Any] = {}
+    signed_bytes = _signed_bytes(inner)
     verified: list[str] = []
     hashes: list[str] = []
     for body in inner.signatures:
@@ -351,7 +352,7 @@ def _verify(
         hasher = hashers.get((sig.sigtype, sig.hashalg))
         if hasher is None:
             hasher = op.signature_hasher(sig.hashalg)
-            hasher.update(_canonical(inner) if sig.sigtype == op.SIG_TEXT else inner.data)
+            hasher.update(signed_bytes(sig.sigtype))
             hashers[(sig.sigtype, sig.hashalg)] = hasher
         digest = op.finish_digest(hasher, sig.sigtype, sig.pkalg, sig.hashalg, sig.hashed)
         for key, part in _signers_of(sig, sig.created, senders, now, request.limits.max_trials):
@@ -404,6 +405,22 @@ def _names_signer(issuer: _Issuer, unit: tuple[Key, KeyPart]) -> bool:
     return part.keyid in issuer.keyids and (
         not issuer.fingerprints or part.fingerprint in issuer.fingerprints
     )
+
+
+def _signed_bytes(inner: _Inner) -> Callable[[int], bytes]:
+    """What a signature of each type is made over. The canonical text is made once per message,
+    not once per digest: up to three text signatures with different digests would otherwise
+    copy and rewrite a 4 MiB payload three times."""
+    text: list[bytes] = []
+
+    def of(sigtype: int) -> bytes:
+        if sigtype != op.SIG_TEXT:
+            return inner.data
+        if not text:
+            text.append(_canonical(inner))
+        return text[0]
+
+    return of
 
 
 def _canonical(inner: _Inner) -> bytes:

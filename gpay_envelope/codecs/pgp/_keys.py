@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..._policy import MAX_RSA_BITS, MIN_RSA_BITS
 from ...errors import KeyRevoked, KeySetError
-from . import _openpgp as op
+from . import wire as op
 from ._build import build_secret_key, public_key_body, secret_key_body
 from ._selfsig import (
     Primary,

@@ -13,7 +13,7 @@ from ... import _policy
 from ..._keyops import RSAPrivateOps
 from ..._keys import Key, KeyStatus
 from ...errors import KeySetError
-from . import _openpgp as op
+from . import wire as op
 from ._keys import parse_keys
 from ._material import PGPMaterial
 

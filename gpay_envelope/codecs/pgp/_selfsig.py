@@ -19,7 +19,7 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ...errors import KeySetError
-from . import _openpgp as op
+from . import wire as op
 
 __all__ = [
     "MAX_REVOCATION_TRIES",

@@ -31,8 +31,8 @@ from pgp_fixtures import (
 )
 
 import gpay_envelope as ge
-from gpay_envelope.codecs.pgp import _openpgp as op
 from gpay_envelope.codecs.pgp import key_to_pgp, keys_from_pgp
+from gpay_envelope.codecs.pgp import wire as op
 
 MSG = b'{"amount": "1000"}'
 #: A primary (certify, sign) with an encryption subkey and a signing subkey.

@@ -18,7 +18,7 @@ import pytest
 from pgp_fixtures import DAY, Spec, Sub, build_key, encrypt_raw, keyset, load, rsa_key
 
 import gpay_envelope as ge
-from gpay_envelope.codecs.pgp import _openpgp as op
+from gpay_envelope.codecs.pgp import wire as op
 from gpay_envelope.codecs.pgp._keys import CLOCK_SKEW, fingerprint, parse_keys, public_key_body
 
 MSG = b'{"amount": "1000"}'
