@@ -17,7 +17,7 @@ from .._policy import FLAG_CERTIFY, MAX_LIFETIME, ONE_YEAR
 from .files import Revocation
 
 if TYPE_CHECKING:
-    from ..codecs.pgp._keys import KeyPart
+    from ..codecs.pgp import KeyPart
 
 __all__ = [
     "Finding",

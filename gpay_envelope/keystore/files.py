@@ -30,8 +30,6 @@ __all__ = ["LoadReport", "Revocation", "atomic_write", "is_manifest", "read_key_
 #: Size caps: a manifest is small JSON; a key file holds at most a few dozen keys.
 MAX_MANIFEST: Final = 1 << 20
 MAX_KEY_FILE: Final = 4 << 20
-#: Packets read from one key file when looking for revoked keys (the key parser's own bound).
-_MAX_PACKETS: Final = 4096
 
 Reader = Callable[[Path], bytes]
 _P = ParamSpec("_P")
@@ -155,53 +153,13 @@ def _pem_kid(name: str) -> str:
 
 
 # -- reading key files ----------------------------------------------------------------------
-def _one_key_each(data: bytes) -> list[bytes]:
-    """Each transferable key of OpenPGP ``data`` as its own binary blob; [] when the data does
-    not parse (the loader then says why)."""
-    from ..codecs.pgp import wire as op
-
-    raw = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    try:
-        blobs = (
-            [raw]
-            if raw[:1] and raw[0] & 0x80
-            else [b for _, b in op.dearmor(raw, max_blocks=64, strict=False)]
-        )
-        packets = [p for blob in blobs for p in op.read_packets(blob, max_packets=_MAX_PACKETS)]
-    except op.Malformed:
-        return []
-    keys: list[list[bytes]] = []
-    for tag, body in packets:
-        if tag in (op.TAG_PUBLIC_KEY, op.TAG_SECRET_KEY) or not keys:
-            keys.append([])
-        keys[-1].append(op.packet(tag, body))
-    return [b"".join(k) for k in keys]
-
-
-def _split_revoked(data: bytes) -> tuple[list[bytes], tuple[str, ...]]:
-    """The keys of OpenPGP ``data`` that are not revoked (each a blob), and the fingerprints
-    of those that are. Only public parts are read: no passphrase is needed."""
-    from ..codecs.pgp._keys import parse_keys
-
-    kept: list[bytes] = []
-    revoked: list[str] = []
-    for blob in _one_key_each(data):
-        try:
-            parse_keys(blob)
-        except KeyRevoked as exc:
-            revoked.extend(exc.kids)
-            continue
-        except KeySetError:
-            pass  # kept: loading it says what is wrong
-        kept.append(blob)
-    return kept, tuple(dict.fromkeys(revoked))
-
-
 def pgp_revocations(data: bytes) -> tuple[str, ...]:
     """The fingerprints of the revoked keys in OpenPGP ``data`` (none for other formats)."""
     if not _is_pgp(data):
         return ()
-    return _split_revoked(data)[1]
+    from ..codecs.pgp import split_revoked
+
+    return split_revoked(data)[1]
 
 
 def _pgp_keys(data: bytes, name: str, passphrase: str | None) -> ParsedFile:
@@ -217,7 +175,9 @@ def _pgp_keys(data: bytes, name: str, passphrase: str | None) -> ParsedFile:
             ) from None
         failure = exc
     # The loader refuses a revoked key and, with it, the whole file: load the other keys.
-    kept, revoked = _split_revoked(data)
+    from ..codecs.pgp import split_revoked
+
+    kept, revoked = split_revoked(data)
     if not revoked:
         raise failure
     del failure

@@ -8,15 +8,18 @@ and make the keys it uses. The wire format lives in `wire`, key parsing and poli
 from __future__ import annotations
 
 from ._codec import PROFILES, PGPCodec
-from ._load import OPENPGP, generate_pgp_key, key_to_pgp, keys_from_pgp
+from ._keys import KeyPart
+from ._load import OPENPGP, generate_pgp_key, key_to_pgp, keys_from_pgp, split_revoked
 from ._material import PGPMaterial
 
 __all__ = [
     "OPENPGP",
     "PROFILES",
+    "KeyPart",
     "PGPCodec",
     "PGPMaterial",
     "generate_pgp_key",
     "key_to_pgp",
     "keys_from_pgp",
+    "split_revoked",
 ]

@@ -70,7 +70,7 @@ __all__ = [
 #: *now*: it never stretches a key's life (`KeyPart.alive_at`).
 CLOCK_SKEW: Final = 600
 MAX_KEYS: Final = 64
-_MAX_KEY_PACKETS: Final = 4096
+MAX_KEY_PACKETS: Final = 4096
 _KEY_TAGS: Final = frozenset({op.TAG_PUBLIC_KEY, op.TAG_SECRET_KEY})
 _SUBKEY_TAGS: Final = frozenset({op.TAG_PUBLIC_SUBKEY, op.TAG_SECRET_SUBKEY})
 
@@ -376,7 +376,7 @@ def parse_keys(data: bytes | Sequence[bytes], *, now: int | None = None) -> list
     loose: list[bytes] = []
     for piece in pieces:
         try:
-            packets = op.read_packets(piece, max_packets=_MAX_KEY_PACKETS)
+            packets = op.read_packets(piece, max_packets=MAX_KEY_PACKETS)
         except op.Malformed:
             raise KeySetError("the OpenPGP key data is malformed") from None
         # Signatures before the first key: a revocation certificate on its own.

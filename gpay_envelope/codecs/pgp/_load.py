@@ -12,12 +12,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ... import _policy
 from ..._keyops import RSAPrivateOps
 from ..._keys import Key, KeyStatus
-from ...errors import KeySetError
+from ...errors import KeyRevoked, KeySetError
 from . import wire as op
-from ._keys import parse_keys
+from ._keys import MAX_KEY_PACKETS, parse_keys
 from ._material import PGPMaterial
 
-__all__ = ["OPENPGP", "generate_pgp_key", "key_to_pgp", "keys_from_pgp", "material_of"]
+__all__ = [
+    "OPENPGP",
+    "generate_pgp_key",
+    "key_to_pgp",
+    "keys_from_pgp",
+    "material_of",
+    "split_revoked",
+]
 
 #: The algorithm name every PGP-codec key is bound to.
 OPENPGP: Final = "openpgp"
@@ -148,6 +155,39 @@ def _load_keys(
             )
         )
     return keys
+
+
+def split_revoked(data: bytes) -> tuple[list[bytes], tuple[str, ...]]:
+    """The transferable keys of OpenPGP ``data`` that are not revoked, each as its own binary
+    blob, and the fingerprints of the revoked ones.
+
+    For a key store that must let a revocation take effect (leave the revoked key out, load
+    the rest) where `keys_from_pgp` refuses the whole input. Only public parts are read, so
+    no passphrase is needed. Data that does not parse gives ``([], ())``: `keys_from_pgp` then
+    says what is wrong with it.
+    """
+    try:
+        pieces = list(_binary_inputs(data))
+        packets = [p for b in pieces for p in op.read_packets(b, max_packets=MAX_KEY_PACKETS)]
+    except (op.Malformed, KeySetError):
+        return [], ()
+    keys: list[list[bytes]] = []
+    for tag, body in packets:
+        if tag in (op.TAG_PUBLIC_KEY, op.TAG_SECRET_KEY) or not keys:
+            keys.append([])
+        keys[-1].append(op.packet(tag, body))
+    kept: list[bytes] = []
+    revoked: list[str] = []
+    for blob in (b"".join(k) for k in keys):
+        try:
+            parse_keys(blob)
+        except KeyRevoked as exc:
+            revoked.extend(exc.kids)
+            continue
+        except KeySetError:
+            pass  # kept: loading it says what is wrong
+        kept.append(blob)
+    return kept, tuple(dict.fromkeys(revoked))
 
 
 def material_of(key: Key) -> PGPMaterial:
