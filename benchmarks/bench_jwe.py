@@ -5,7 +5,7 @@ with `cryptography` and zlib directly, with no base64, JSON or routing.
     python benchmarks/bench_jwe.py --json     # one JSON object per row
     python benchmarks/bench_jwe.py --quick    # 1 KiB only, fewer repeats
 
-Targets (issue 3): open of a 1 KiB legacy JWE within 1.3x the floor; open time independent of
+Targets: open of a 1 KiB legacy JWE within 1.3x the floor; open time independent of
 the number of keys in the KeySet when the envelope carries a kid.
 """
 

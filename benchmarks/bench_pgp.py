@@ -9,8 +9,7 @@ zip profile, DEFLATE) work done with `cryptography` directly, with no packets, M
     python benchmarks/bench_pgp.py --bomb       # time refusing a 1 GiB ZIP bomb
 
 One recipient, one signer, in-process, keys loaded once. seal = sign SHA384 + encrypt AES256;
-open = decrypt + verify. Target (issue 4): open and seal of 1 KiB with RSA-2048 within 3x the
-floor.
+open = decrypt + verify. Target: open and seal of 1 KiB with RSA-2048 within 3x the floor.
 """
 
 from __future__ import annotations

@@ -32,9 +32,10 @@ The oracle (`Harness.check`) fails, i.e. raises, when:
 - ``decrypted_with`` / ``verified_by`` name a key that is not in the key sets.
 
 It also records *codec escapes*: exceptions other than the two that a codec lets out and
-``ge.open`` turns into `InvalidEnvelope`. Not a contract violation (design.md section 4
-allows it), but each is a parser that did not expect its input; the first input of each kind
-is written to the artifact directory. ``--strict-codec`` makes them findings.
+``ge.open`` turns into `InvalidEnvelope`. Not a contract violation (the error contract in
+gpay_envelope/_api.py allows it), but each is a parser that did not expect its input; the
+first input of each kind is written to the artifact directory. ``--strict-codec`` makes
+them findings.
 
 The keys in fuzz/keys/ are throw-away test keys (RSA-2048), made by ``--make-corpus``.
 Signatures and key validity are checked at a fixed time stored with them, so the seeds keep
@@ -315,7 +316,7 @@ class Harness:
     """Runs one input through ``ge.open`` and checks the contract (see the module docstring).
 
     ``memory_mib``: when set, an input that raises the process's peak RSS more than this
-    above its level after start-up is a finding (design.md section 5: < 64 MiB per envelope).
+    above its level after start-up is a finding (docs/hardening.md: < 64 MiB per envelope).
     """
 
     def __init__(

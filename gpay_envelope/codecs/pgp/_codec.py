@@ -1,4 +1,4 @@
-"""OpenPGP codec: Google's PGP rules (spec.md P1-P11) on a strict RFC 4880 subset.
+"""OpenPGP codec: Google's PGP rules (docs/pgp.md) on a strict RFC 4880 subset.
 
 Profiles (``seal``):
 
