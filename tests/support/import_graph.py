@@ -5,8 +5,8 @@ or inside a function (a "lazy" edge, imported on first use); imports under
 ``if TYPE_CHECKING:`` are left out, since they never run. ``from . import name`` is an edge to
 the submodule ``name`` when there is one, else to the package's ``__init__``.
 
-    python tests/import_graph.py gpay_envelope            # edges, cycles, line counts
-    python tests/import_graph.py gpay_envelope --mermaid --fold gpay_envelope.cli ...
+    python tests/support/import_graph.py gpay_envelope            # edges, cycles, line counts
+    python tests/support/import_graph.py gpay_envelope --mermaid --fold gpay_envelope.cli ...
 """
 
 from __future__ import annotations
