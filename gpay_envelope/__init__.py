@@ -8,7 +8,9 @@ alive at once, so that key rotation is a data change and never an outage.
 
 from __future__ import annotations
 
-from ._api import generate_key, open, open_detailed, seal
+from typing import TYPE_CHECKING, Any
+
+from ._api import open, open_detailed, seal
 from ._keys import Key, KeySet, KeyStatus
 from .codecs import DEFAULT_LIMITS, Codec, CodecRegistry, Limits, OpenResult, default_registry
 from .errors import (
@@ -22,6 +24,9 @@ from .errors import (
     TLSConfigError,
     UnsupportedCodec,
 )
+
+if TYPE_CHECKING:
+    from .codecs.jwe import generate_key
 
 __version__ = "0.1.0"
 
@@ -49,3 +54,13 @@ __all__ = [
     "open_detailed",
     "seal",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # generate_key lives with the JWE codec; reached here on first use, so that
+    # `import gpay_envelope` does not load joserfc.
+    if name == "generate_key":
+        from .codecs.jwe import generate_key
+
+        return generate_key
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,12 +8,10 @@ are unusable now (disabled, expired, not bound to the algorithm) are `SealError`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from . import _rotation
-from ._keys import Key, KeySet, utcnow
-from ._policy import DEFAULT_RSA_BITS
+from ._keys import KeySet, utcnow
 from .codecs import (
     DEFAULT_LIMITS,
     Codec,
@@ -26,7 +24,7 @@ from .codecs import (
 from .codecs import default_registry as _default_registry
 from .errors import InvalidEnvelope, InvalidSignature, KeySetError, SealError
 
-__all__ = ["generate_key", "open", "open_detailed", "seal"]
+__all__ = ["open", "open_detailed", "seal"]
 
 
 def _check_keyset(name: str, value: object, *, optional: bool = False) -> KeySet | None:
@@ -259,32 +257,3 @@ def _now(now: datetime | None) -> datetime:
     if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
         raise TypeError("now must be a timezone-aware datetime")
     return now
-
-
-
-def generate_key(
-    *,
-    kid: str,
-    use: str | None = "enc",
-    size: int = DEFAULT_RSA_BITS,
-    legacy: bool = False,
-    algorithms: Iterable[str] | None = None,
-    not_after: datetime | None = None,
-) -> Key:
-    """Generate a fresh RSA key for the JWE codec (OpenPGP keys: `codecs.pgp.generate_pgp_key`).
-
-    Args:
-        kid: its key id.
-        use: ``"enc"``, ``"sig"`` or None.
-        size: modulus size in bits (at least 2048, Google's rules; 3072 by default).
-        legacy: bind the key to RSA1_5 only (Google's legacy JWE text); a key that must also
-            take RSA-OAEP-256 says so with ``algorithms=["RSA1_5", "RSA-OAEP-256"]``.
-        algorithms: explicit algorithm binding instead of the defaults.
-        not_after: end of the validity window (keys should expire within a year).
-    """
-    # Imported here so that `import gpay_envelope` does not load joserfc.
-    from .codecs.jwe import generate_key as generate
-
-    return generate(
-        kid=kid, use=use, size=size, legacy=legacy, algorithms=algorithms, not_after=not_after
-    )

@@ -6,10 +6,10 @@ Nothing here is for production: `FakeCodec` provides no confidentiality or authe
 from __future__ import annotations
 
 from . import _rotation
-from ._api import generate_key
 from ._b64 import b64url_decode, b64url_encode
 from ._keys import Key, KeySet
 from .codecs import CodecRegistry, OpenRequest, OpenResult, SealRequest
+from .codecs.jwe import generate_key
 from .errors import InvalidEnvelope, InvalidSignature
 
 __all__ = ["FakeCodec", "fake_registry", "make_jwe_keysets"]

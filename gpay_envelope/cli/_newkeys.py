@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .._api import generate_key
 from .._keys import Key
+from ..codecs.jwe import generate_key
 from ._common import Output
 
 SECRET_MODE, PUBLIC_MODE = 0o600, 0o644

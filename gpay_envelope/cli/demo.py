@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._api import generate_key, open_detailed, seal
+from .._api import open_detailed, seal
 from .._keys import Key, KeySet, KeyStatus, utcnow
 from .._policy import DEFAULT_LIFETIME, GENERATE_RSA_BITS, MIN_RSA_BITS
+from ..codecs.jwe import generate_key
 from ..errors import InvalidEnvelope, InvalidSignature
 from ..keystore import (
     KeySetWatcher,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .._api import generate_key, open_detailed, seal
+from .._api import open_detailed, seal
 from .._keys import Key, KeySet, KeyStatus
 from .._policy import MIN_RSA_BITS
 from ..errors import EnvelopeError, KeySetError
@@ -121,6 +121,8 @@ class _Probe:
                 both = KeySet([key], primary=key.kid)
                 self._sets = (both, both)
             else:
+                from ..codecs.jwe import generate_key
+
                 enc = generate_key(kid="probe-enc", use="enc", size=self._bits)
                 sig = generate_key(kid="probe-sig", use="sig", size=self._bits)
                 self._sets = (KeySet([enc], primary=enc.kid), KeySet([sig], primary=sig.kid))
