@@ -7,7 +7,7 @@
 
 A Bleichenbacher (or Manger) attacker needs *some* observable difference between "the padding
 was valid" and "it was not". ``ge.open`` gives the same error for every class (asserted in
-tests/test_resources.py, with the same number of private-key operations and content
+tests/hardening/test_resource_bounds.py, with the same number of private-key operations and content
 decryptions); what is left is time, measured here.
 
 Classes (JWE RSA1_5 + A256CBC-HS512 with a kid; PGP v3 PKESK + SEIPD): encrypted keys that

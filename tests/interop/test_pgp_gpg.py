@@ -265,7 +265,7 @@ def test_gpg_revoked_subkey(gpg_peer: GpgPeer, pgp_keys: Party) -> None:
 
 def test_gpg_keys_with_a_forged_subkey(gpg_peer: GpgPeer, pgp_keys: Party) -> None:
     """ga's primary with gu's encryption subkey under ga's copied binding signature: pgpy
-    would encrypt to gu (research/pgp-backends.md 2.4); we drop the subkey."""
+    would encrypt to gu (pgpy checks no binding); we drop the subkey."""
     ga = op.read_packets(gpg_peer.gpg.export(gpg_peer.fprs["ga"]), max_packets=20)
     gu = op.read_packets(gpg_peer.gpg.export(gpg_peer.fprs["gu"]), max_packets=20)
     sub_at = next(i for i, (t, _) in enumerate(ga) if t == op.TAG_PUBLIC_SUBKEY)

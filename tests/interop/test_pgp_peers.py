@@ -1,4 +1,4 @@
-"""OpenPGP interop with sqop, rnp and BouncyCastle, both directions (issue 4, item 5).
+"""OpenPGP interop with sqop, rnp and BouncyCastle, both directions.
 
 Peers (tests/interop/pgp_peers.py): sqop (Sequoia's SOP tool), rnp (Ribose, Botan backend) and
 BouncyCastle 1.72 through tests/interop/bc/BcPeer.java, a small program of ours that plays

@@ -18,7 +18,7 @@ Findings:
 - ``memory-nested-jws-many-segments`` (JWE, content mode; found while writing the resource
   tests, reproduced with the harness's per-input memory oracle): a 5 KB input whose nested
   JWS inflates to 5 MiB of ``aa.`` peaked at ~140 MiB. Fixed (the dots are counted before
-  joserfc splits); pinned below and in test_resources.py.
+  joserfc splits); pinned below and in test_resource_bounds.py.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ import gpay_envelope as ge
 from gpay_envelope.codecs import OpenRequest
 from gpay_envelope.codecs.jwe import JWECodec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FUZZ = ROOT / "fuzz" / "fuzz_open.py"
 SEEDS = ROOT / "fuzz" / "corpus"
-FOUND = Path(__file__).resolve().parent / "fuzz_corpus"
+FOUND = Path(__file__).resolve().parents[1] / "fuzz_corpus"
 ESCAPES = ("escape-alg-is-an-object", "escape-enc-is-a-list")
 MEMORY = ("memory-nested-jws-many-segments",)
 #: Seeds made to be refused; every other seed must open.

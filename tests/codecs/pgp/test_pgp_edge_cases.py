@@ -1,7 +1,6 @@
-"""Regression tests from the OpenPGP security review (pgp codec).
-
-Each finding has a regression test (they were strict xfails until the finding was fixed); the
-tests after them pin behaviour the review checked and found sound.
+"""The pgp codec on hostile edge cases: armor memory, checksums before authentication,
+duplicate subkeys, expired bindings, intended recipients, junk after a key, secrets after a
+failed load; and behaviour pinned because it is easy to get wrong.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from gpay_envelope.codecs.pgp import key_to_pgp, keys_from_pgp
 from gpay_envelope.codecs.pgp import wire as op
 from gpay_envelope.codecs.pgp._keys import fingerprint, public_key_body
 
-MSG = b'{"requestHeader": {"requestId": "review"}, "amount": "1"}'
+MSG = b'{"requestHeader": {"requestId": "edge"}, "amount": "1"}'
 NOW = int(time.time())
 T0 = NOW - DAY
 
@@ -90,7 +89,7 @@ def _open(party: Party, inner: bytes, senders: ge.KeySet) -> ge.OpenResult:
     return ge.open_detailed(env, identities=party.secret("g1"), senders=senders)
 
 
-# -- finding 1: armor parser memory -----------------------------------------------------------
+# -- armor parser memory -----------------------------------------------------------
 _ARMOR_CHILD = textwrap.dedent(
     """
     import re, sys
@@ -137,7 +136,7 @@ def test_armor_with_many_short_lines_stays_under_64_mib(
     assert after - before < 48 * 1024, (before, after)
 
 
-# -- finding 2: CRC24 in pure Python before anything is authenticated -------------------------
+# -- CRC24 in pure Python before anything is authenticated -------------------------
 def test_armored_junk_costs_about_what_base64url_junk_costs(party: Party) -> None:
     raw = op.packet(op.TAG_PKESK, b"\x03" + b"\x11" * 8 + b"\x01" + op.mpi(12345))
     raw += op.packet(op.TAG_SEIPD, b"\x01" + os.urandom(((8 << 20) * 3 // 4) - 150_000))
@@ -225,7 +224,7 @@ def _rewrap(armor_body: bytes, width: int) -> bytes:
     return b"\n".join(lines) + b"\n=" + tail
 
 
-# -- finding 3: duplicate subkey packets are not merged ---------------------------------------
+# -- duplicate subkey packets are not merged ---------------------------------------
 def _signing_subkey_key(*, revoked: bool) -> bytes:
     sign = Sub(slot=24, flags=op.FLAG_SIGN, revoked=revoked)
     return build_key(
@@ -300,7 +299,7 @@ def test_a_revoked_signing_subkey_does_not_count(party: Party) -> None:
     assert _open(party, _signed_by(_rsa(24), fpr), keyset(good)).verified_by == (good.kid,)
 
 
-# -- finding 4: an expired binding signature still binds ---------------------------------------
+# -- an expired binding signature still binds ---------------------------------------
 def test_a_subkey_whose_binding_signature_expired_is_not_used(party: Party) -> None:
     created = NOW - 10 * DAY
     pk, sk = _rsa(2), _rsa(3)
@@ -414,7 +413,7 @@ def test_an_expired_user_id_certification_expires_the_key() -> None:
     assert key.not_after is not None and key.not_after.timestamp() == created + DAY
 
 
-# -- finding 5: "understood" critical intended-recipient subpacket is not applied -------------
+# -- "understood" critical intended-recipient subpacket is not applied -------------
 def test_a_critical_intended_recipient_naming_someone_else_voids_the_signature(
     party: Party,
 ) -> None:
@@ -472,7 +471,7 @@ def test_intended_recipient_fingerprints_are_checked_critical_or_not(party: Part
     assert _open(party, inner, party.public("p1")).verified_by == (p1.kid,)
 
 
-# -- finding 6: unbound junk after a key refuses the whole key --------------------------------
+# -- unbound junk after a key refuses the whole key --------------------------------
 def test_unbound_junk_subkey_is_dropped_not_fatal() -> None:
     n = _rsa(3).public_key().public_numbers().n
     junk = op.packet(
@@ -533,7 +532,7 @@ def test_unreadable_subkey_packets_are_dropped_but_a_bound_broken_subkey_refuses
         keys_from_pgp(blob)
 
 
-# -- finding 7: secrets reachable after a failed key load -------------------------------------
+# -- secrets reachable after a failed key load -------------------------------------
 def _reachable_library_frames(exc: BaseException) -> list[Any]:
     """Frames of this library on the traceback of ``exc`` and of any exception chained to it."""
     frames = []
@@ -626,13 +625,13 @@ def test_open_failures_carry_no_context(party: Party) -> None:
     assert info.value.__context__ is None and info.value.__cause__ is None
 
 
-# -- pinned: behaviour checked and found sound ------------------------------------------------
+# -- pinned behaviour ------------------------------------------------
 def test_pkesk_failures_end_alike_with_one_private_operation(
     party: Party, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Bad padding (wrong key), bad checksum, non-AES algorithm octet, short payload and a
     valid session key whose SEIPD fails the MDC: one private-key operation each, the same
-    error (timing medians measured within ~2 us of each other at ~300 us, review notes)."""
+    error (timing medians measured within ~2 us of each other at ~300 us)."""
     calls: list[int] = []
     real = pgp._rsa_decrypt
 

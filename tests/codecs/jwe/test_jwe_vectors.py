@@ -15,7 +15,7 @@ from joserfc.jwk import RSAKey
 import gpay_envelope as ge
 from gpay_envelope.codecs.jwe import _joserfc as jx
 
-VECTORS = Path(__file__).parent / "vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 COOKBOOK = VECTORS / "rfc7520-cookbook"
 WYCHEPROOF = VECTORS / "wycheproof" / "testvectors_v1"
 

@@ -1,4 +1,6 @@
-"""Regression tests for the findings of the first security review of the core and JWE codec."""
+"""The core and the JWE codec on edge cases: errors that carry nothing, headers that are not
+objects, oversized inner headers, key binding, HS256 with a public key, unsigned envelopes,
+JWK times, kids, and programming errors."""
 
 from __future__ import annotations
 

@@ -388,7 +388,7 @@ def test_strict_deflate_cap_is_exact() -> None:
     cap = 256_000
     model = jx.StrictDeflate(cap)
     assert model.decompress(_deflate(b"a" * cap)) == b"a" * cap
-    # The sizes where joserfc's model silently truncated (research/jwe-backends.md 3.2).
+    # The sizes where joserfc's own DEFLATE model silently truncated.
     for extra in range(1, 400, 7):
         with pytest.raises(jx.AfterAuth):
             model.decompress(_deflate(b"a" * (cap + extra)))
