@@ -1,10 +1,15 @@
-"""Shared fixtures: RSA-2048 JWE keys made once per session (key generation is the slow part)."""
+"""Shared fixtures: RSA-2048 JWE keys made once per session (key generation is the slow part),
+the PGP test party, and a counter of JWE key-decryption attempts.
+
+This is the only conftest.py outside tests/interop/: test modules and helpers import from it
+with `from conftest import ...`, which a second conftest.py would shadow."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -76,3 +81,29 @@ def spare_keys() -> tuple[ge.Key, ...]:
         ge.generate_key(kid=f"spare-{i}", use="enc", size=2048, algorithms=EVERY_JWE_KEY_ALG)
         for i in range(4)
     )
+
+
+@pytest.fixture
+def attempts(monkeypatch: pytest.MonkeyPatch, partner, google, spare_keys) -> list[str]:
+    """Record the kid of every JWE key-decryption attempt (one private-key operation each)."""
+    from gpay_envelope.codecs.jwe import _joserfc as jx
+
+    seen: list[str] = []
+    real = jx.perform_decrypt
+    known = [*partner.identities, *google.identities, *spare_keys]
+    kid_of = {id(k.material.jose): k.kid for k in known}
+
+    def counting(obj: Any, registry: Any) -> None:
+        seen.append(kid_of.get(id(obj.recipient.recipient_key), "?"))
+        real(obj, registry)
+
+    monkeypatch.setattr(jx, "perform_decrypt", counting)
+    return seen
+
+
+@pytest.fixture(scope="session")
+def pgp_keys() -> Any:
+    """The PGP test party (pgp_fixtures.Party): p1, p2, g1, g2, g3 and u1, made once."""
+    from pgp_fixtures import pgp_party
+
+    return pgp_party()

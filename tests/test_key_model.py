@@ -1,4 +1,5 @@
-"""Key and KeySet: invariants, immutable changes, loaders, export, secret hygiene."""
+"""Key and KeySet: invariants, immutable changes, loaders (JWK times, kid spelling, algorithm
+binding), export, secret hygiene."""
 
 from __future__ import annotations
 
@@ -247,3 +248,35 @@ def test_weak_rsa_jwk_refused_without_a_warning() -> None:
     jwk = RSAKey(weak.public_key(), pem).as_dict()
     with pytest.raises(ge.KeySetError, match="RSA-1024; at least RSA-2048"):
         ge.Key.from_jwk(jwk)
+
+
+@pytest.mark.parametrize("value", [1e300, float("nan"), float("-inf")])
+def test_jwk_times_out_of_range_give_keyset_error(google, value) -> None:
+    jwk = {**google.public_enc.primary.to_jwk(), "exp": value}
+    with pytest.raises(ge.KeySetError, match="not a usable time"):
+        ge.Key.from_jwk(jwk)
+
+
+def test_with_validity_keeps_the_bound_not_given(google) -> None:
+    now = datetime.now(timezone.utc)
+    key = google.public_enc.primary.with_validity(not_before=now + timedelta(days=1))
+    later = key.with_validity(not_after=now + timedelta(days=30))
+    assert later.not_before == now + timedelta(days=1)
+    assert not later.usable_at(now)
+    assert key.with_validity(not_before=None).not_before is None
+
+
+def test_algorithm_binding_is_checked_on_every_key(google) -> None:
+    key = google.public_enc.primary
+    with pytest.raises(ge.KeySetError, match="collection of names"):
+        key.with_algorithms("RSA1_5")
+    with pytest.raises(ge.KeySetError, match="use 'enc' but is bound to a signature"):
+        key.with_algorithms(["RS256"])
+    with pytest.raises(ge.KeySetError, match="'HS256' is not supported"):
+        key.with_algorithms(["HS256"])
+
+
+@pytest.mark.parametrize("kid", ["é" * 90, "a\nb", "", "x" * 257])
+def test_kid_must_be_short_printable_ascii(google, kid) -> None:
+    with pytest.raises(ge.KeySetError, match="printable ASCII"):
+        ge.Key.from_jwk({**google.public_enc.primary.to_jwk(), "kid": kid})

@@ -4,7 +4,7 @@
   compressed packets, a partial-length literal; JWE ``zip: "DEF"`` on the signed path),
   each refused with a peak under 64 MiB measured in a child process (VmHWM of the child, not
   ru_maxrss). Outcome and memory are asserted; the seconds are printed (``-s``) for
-  docs/hardening.md, never asserted. test_jwe_codec.py and test_pgp_codec.py already refuse a
+  docs/hardening.md, never asserted. codecs/jwe/test_deflate.py and test_pgp_codec.py already refuse a
   1 GiB RSA1_5 + DEF JWE and 256 MiB PGP bombs; these extend them, they do not repeat them.
 - Memory amplification by a single envelope within ``max_envelope``: many-segment compact
   serialisations and short-line armor.
@@ -17,7 +17,7 @@
   JWE without kid, PGP wildcard and many-PKESK messages; and signature checks per signature.
 - PKCS#1 v1.5 failure classes (JWE RSA1_5 and PGP PKESK) do the same work and end the same
   way. The timing statistics are in benchmarks/timing_rsa1_5.py; the start-up refusal of a
-  backend without implicit rejection is tested in test_jwe_codec.py
+  backend without implicit rejection is tested in codecs/jwe/test_rsa1_5.py
   (test_backend_without_implicit_rejection_refuses_rsa1_5).
 
 Bombs are built once per session, in O(distinct pieces): each piece is deflated once and ends
@@ -282,7 +282,8 @@ def test_jwe_gib_bomb_on_the_signed_path_is_refused_under_64_mib(
     google: JWEParty, tmp_path: Path
 ) -> None:
     """RSA-OAEP-256 + A256GCM + DEF with cty JWT: the path with the larger inflation cap
-    (a JWS around max_plaintext); test_jwe_codec.py covers RSA1_5 + DEF, unsigned."""
+    (a JWS around max_plaintext); codecs/jwe/test_deflate.py covers RSA1_5 + DEF,
+    unsigned."""
     key = google.identities.primary
     head = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "zip": "DEF", "cty": "JWT", "kid": key.kid}
     token = craft_raw(head, deflate_pieces([(_ZEROS, GIB // MIB)]), key.public())
