@@ -4,8 +4,9 @@
   compressed packets, a partial-length literal; JWE ``zip: "DEF"`` on the signed path),
   each refused with a peak under 64 MiB measured in a child process (VmHWM of the child, not
   ru_maxrss). Outcome and memory are asserted; the seconds are printed (``-s``) for
-  docs/hardening.md, never asserted. codecs/jwe/test_deflate.py and test_pgp_codec.py already refuse a
-  1 GiB RSA1_5 + DEF JWE and 256 MiB PGP bombs; these extend them, they do not repeat them.
+  docs/hardening.md, never asserted. codecs/jwe/test_deflate.py and
+  codecs/pgp/test_pgp_memory_bounds.py already refuse a 1 GiB RSA1_5 + DEF JWE and 256 MiB PGP
+  bombs; these extend them, they do not repeat them.
 - Memory amplification by a single envelope within ``max_envelope``: many-segment compact
   serialisations and short-line armor.
 - Deeply nested and very long packet streams: refused by counts, before any private-key

@@ -11,7 +11,8 @@ not know still gets a row (peer = its module, direction "?"), never silently dro
 pass, FAIL, error (setup or teardown failed), skip (peer missing), xfail.
 
 The hooks live on a plugin object registered from here, so they also see interop tests
-outside tests/interop (the gpg cases in tests/codecs/pgp/test_pgp_codec.py).
+outside tests/interop (the gpg cases in tests/codecs/pgp/test_pgp_weak_algorithms.py and
+tests/codecs/pgp/test_revocation.py, and in tests/keystore/test_revocation_in_files.py).
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ NOTES = {
     "rnp": "rnp exits 0 when no signature verified; the tests read its report.",
     "BouncyCastle": "tests/interop/bc/BcPeer.java plays Google's side (Google's partner "
     "samples are BouncyCastle programs), in Google's sample layout and in RFC nesting.",
-    "gpg": "Includes the weak-algorithm cases of tests/codecs/pgp/test_pgp_codec.py (SHA-1, MD5, "
-    "CAST5, 3DES, IDEA, Camellia and SED must be refused).",
+    "gpg": "Includes the weak-algorithm cases of tests/codecs/pgp/test_pgp_weak_algorithms.py "
+    "(SHA-1, MD5, CAST5, 3DES, IDEA, Camellia and SED must be refused).",
 }
 
 
@@ -145,7 +146,7 @@ def classify(item: pytest.Item) -> list[Row]:
     if module == "test_revocation" and func in _GPG_REVOCATION_TESTS:
         label = _GPG_REVOCATION_TESTS[func]
         return [Row("gpg", KEYS, f"{label} [{pid}]" if pid else label)]
-    if module == "test_pgp_codec" and func == "test_weak_algorithms_made_by_gpg":
+    if module == "test_pgp_weak_algorithms" and func == "test_weak_algorithms_made_by_gpg":
         return [Row("gpg", PEER_TO_US, _weak_gpg_case(item))]
     if module == "test_pgp_peers":
         if func in _PGP_PEER_TESTS:
