@@ -1,4 +1,4 @@
-"""Regression tests for what fuzzing found (fuzz/fuzz_open.py; figures in docs/hardening.md).
+"""The fuzzer's inputs replayed (fuzz/fuzz_open.py; figures in docs/hardening.md).
 
 Every input the fuzzer reported is kept in tests/fuzz_corpus/<codec>/ in the harness's input
 format (first byte: ``E``/``G`` an envelope, ``D`` content the harness encrypts to the fuzz
@@ -7,18 +7,17 @@ process, with the throw-away keys of fuzz/keys/. The seed corpus fuzz/corpus/ is
 and each seed must still reach the outcome it was made for (a seed that silently stopped
 decrypting would take the fuzzer's coverage with it).
 
-Findings:
+The kept inputs and what they pin:
 
-- ``escape-alg-is-an-object``, ``escape-enc-is-a-list`` (JWE, envelope mode, found by the
-  first long run): a protected header whose ``alg`` or ``enc`` is a JSON object or array makes
-  the JWE codec raise TypeError (``unhashable type``) from its allow-list check.
-  ``ge.open`` turns it into InvalidEnvelope, so the public contract holds; the codec itself
-  broke the `Codec` protocol ("raises InvalidEnvelope or InvalidSignature"), which matters
-  to anyone calling a codec directly. Fixed; pinned below.
-- ``memory-nested-jws-many-segments`` (JWE, content mode; found while writing the resource
-  tests, reproduced with the harness's per-input memory oracle): a 5 KB input whose nested
-  JWS inflates to 5 MiB of ``aa.`` peaked at ~140 MiB. Fixed (the dots are counted before
-  joserfc splits); pinned below and in test_resource_bounds.py.
+- ``escape-alg-is-an-object``, ``escape-enc-is-a-list`` (JWE, envelope mode): a protected
+  header whose ``alg`` or ``enc`` is a JSON object or array. ``ge.open`` refuses it with
+  InvalidEnvelope, and so does the JWE codec itself: the `Codec` protocol ("raises
+  InvalidEnvelope or InvalidSignature", never a TypeError from the allow-list check) holds for
+  anyone calling a codec directly.
+- ``memory-nested-jws-many-segments`` (JWE, content mode, caught by the harness's per-input
+  memory oracle): a 5 KB input whose nested JWS inflates to 5 MiB of ``aa.``. The dots are
+  counted before joserfc splits, so it stays under the memory budget (also in
+  test_resource_bounds.py).
 """
 
 from __future__ import annotations
@@ -80,7 +79,7 @@ def test_seed_corpus_still_reaches_its_outcomes(harnesses: dict[str, Any], codec
 
 @pytest.mark.parametrize("codec", [c for c in ("jwe", "pgp") if _files(FOUND / c)])
 def test_found_inputs_replay_clean(harnesses: dict[str, Any], codec: str) -> None:
-    """No finding of the functional oracle (wrong error, cause, forged payload, bad kid)."""
+    """The functional oracle passes (no wrong error, cause, forged payload or bad kid)."""
     for path in _files(FOUND / codec):
         outcome = harnesses[codec].check(path.read_bytes())
         assert outcome in ("InvalidEnvelope", "InvalidSignature"), (path.name, outcome)

@@ -46,7 +46,7 @@ from conftest import JWEParty
 from cryptography.hazmat.primitives.asymmetric import padding
 from joserfc.jwk import RSAKey
 from jwe_craft import craft_raw
-from pgp_fixtures import Party, encrypt_raw, pgp_party
+from pgp_fixtures import Party, encrypt_raw
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode, b64url_encode
@@ -66,11 +66,6 @@ MSG = b'{"requestHeader":{"requestId":"resources"},"amount":"1.00"}'
 needs_proc = pytest.mark.skipif(
     not Path("/proc/self/status").exists(), reason="peak RSS is read from /proc (Linux)"
 )
-
-
-@pytest.fixture(scope="session")
-def pgp_keys() -> Party:
-    return pgp_party()
 
 
 # -- measuring in a child process ------------------------------------------------------------

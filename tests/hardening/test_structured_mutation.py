@@ -36,7 +36,7 @@ from conftest import JWEParty
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from joserfc.jwk import RSAKey
-from pgp_fixtures import Party, encrypt_raw, pgp_party
+from pgp_fixtures import Party, encrypt_raw
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode
@@ -264,11 +264,6 @@ def test_nested_jws_header_changed(
 
 
 # -- PGP: packet framing -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def pgp_keys() -> Party:
-    return pgp_party()
-
-
 @pytest.fixture(scope="module")
 def pgp_message(pgp_keys: Party) -> list[tuple[int, bytes]]:
     """PKESK (g2), PKESK (g1), SEIPD: g2 first, so our PKESK is not the first packet."""

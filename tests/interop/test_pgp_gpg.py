@@ -20,7 +20,6 @@ from pgp_fixtures import (
     gpg_peer_session,
     import_ours,
     keyset,
-    pgp_party,
 )
 
 import gpay_envelope as ge
@@ -33,11 +32,6 @@ pytestmark = pytest.mark.interop
 MSG = b'{"requestHeader": {"requestId": "interop"}, "amount": "1000"}\n'
 #: Big enough that gpg, reading stdin, writes partial body lengths.
 BIG = os.urandom(30_000)
-
-
-@pytest.fixture(scope="session")
-def pgp_keys() -> Party:
-    return pgp_party()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """The client and server contexts: versions, suites, verification, settings errors.
 
-Handshakes run against our own server context on 127.0.0.1 in a thread (tests/tls_certs.py).
+Handshakes run against our own server context on 127.0.0.1 in a thread (tests/support/tls_certs.py).
 """
 
 from __future__ import annotations
