@@ -13,8 +13,9 @@ pgpy 0.6 is unmaintained and has three known problems, contained here:
    ``IDEA``/``Blowfish`` and ``modes.CFB`` from ``cryptography.hazmat.primitives``, where they are
    deprecated and announced for removal (CFB, Camellia: 49.0; TripleDES: 48.0; still present in
    50.0.2). We point pgpy's two module references at ``cryptography.hazmat.decrepit``, their new
-   home, so pgpy keeps working when the aliases go. tests/test_codec_pgp.py::test_pgpy_canary
-   fails loudly if a name pgpy needs disappears from either place.
+   home, so pgpy keeps working when the aliases go. The canary test
+   (tests/codecs/pgp/test_pgpy_containment.py::test_pgpy_canary) fails loudly if a name pgpy
+   needs disappears from either place.
 3. Python 3.13 removed ``imghdr``, which pgpy 0.6.0 imports (only to sniff JPEG user
    attributes). When the module is missing, a tiny stand-in is registered before pgpy is
    imported; with it pgpy imports and works on 3.13 (the PGPy13 fork makes the same change).
