@@ -2,7 +2,7 @@
 
     python fuzz/fuzz_open.py --codec jwe -atheris_runs=20000           # a number of inputs
     python fuzz/fuzz_open.py --codec pgp -max_total_time=50            # a time budget
-    python fuzz/fuzz_open.py --codec pgp --replay tests/fuzz_corpus/pgp  # no atheris needed
+    python fuzz/fuzz_open.py --codec jwe --replay tests/fuzz_corpus/jwe  # no atheris needed
     python fuzz/fuzz_open.py --make-corpus                             # rewrite fuzz/corpus
 
 Any other ``-flag=value`` goes to libFuzzer. Defaults added unless given: ``-timeout=10``
