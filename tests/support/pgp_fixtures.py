@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conftest import require_peer
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESOCB3
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode, b64url_encode
@@ -105,6 +106,8 @@ class Spec:
     revoked: bool = False
     hashalg: int = op.HASH_SHA384
     self_signed: bool = True
+    #: More hashed subpackets of the user ID self-signature (preferences, features, notations).
+    extra: bytes = b""
 
 
 def _sig(
@@ -145,7 +148,7 @@ def build_key(spec: Spec = Spec(), *, secret: bool = True) -> bytes:
     uid = spec.uid.encode()
     out.append(op.packet(op.TAG_USER_ID, uid))
     if spec.self_signed:
-        extra = b""
+        extra = spec.extra
         if spec.flags is not None:
             extra += op.subpacket(op.SUB_KEY_FLAGS, bytes((spec.flags,)))
         if spec.expires_after is not None:
@@ -255,6 +258,65 @@ def encrypt_raw(
         for part in r.material.encryption_parts(now):  # type: ignore[attr-defined]
             out.append(op.pkesk_packet(part.keyid, part.public_key, payload))
     out.append(op.encrypt_seipd(key, inner))
+    return b"".join(out)
+
+
+def seipd2_packet(
+    key: bytes,
+    plaintext: bytes,
+    *,
+    aead: int,
+    cipher: int,
+    chunk_octet: int = 6,
+    salt: bytes | None = None,
+) -> bytes:
+    """A SEIPD v2 packet (RFC 9580 5.13.2), encrypted chunk by chunk, the way any RFC 9580
+    implementation writes one; the tests' writer, anchored on the RFC's sample messages."""
+    salt = os.urandom(op.SALT_SIZE) if salt is None else salt
+    head = bytes((2, cipher, aead, chunk_octet))
+    body = head + salt
+    message_key, iv = op.message_key(key, body)
+    ad = bytes((0xC0 | op.TAG_SEIPD,)) + head
+    mode = {op.AEAD_GCM: AESGCM, op.AEAD_OCB: AESOCB3, op.AEAD_EAX: op.EAX}[aead](message_key)
+    size = 1 << (chunk_octet + 6)
+    chunks = [plaintext[i : i + size] for i in range(0, len(plaintext), size)] or [b""]
+    out = [body]
+    for index, chunk in enumerate(chunks):
+        out.append(mode.encrypt(iv + struct.pack(">Q", index), chunk, ad))
+    total = struct.pack(">Q", len(plaintext))
+    out.append(mode.encrypt(iv + struct.pack(">Q", len(chunks)), b"", ad + total))
+    return op.packet(op.TAG_SEIPD, b"".join(out))
+
+
+def pkesk6_packet(fingerprint: bytes | None, public_key: rsa.RSAPublicKey, key: bytes) -> bytes:
+    """A v6 PKESK for a v4 RSA key (None: an anonymous recipient): the session key and its
+    checksum, no algorithm octet (RFC 9580 5.1.2, 5.1.3)."""
+    plain = key + struct.pack(">H", sum(key) & 0xFFFF)
+    ct = int.from_bytes(public_key.encrypt(plain, padding.PKCS1v15()), "big")
+    recipient = b"\x15\x04" + fingerprint if fingerprint is not None else b"\x00"
+    return op.packet(op.TAG_PKESK, b"\x06" + recipient + bytes((op.PK_RSA,)) + op.mpi(ct))
+
+
+def encrypt_raw_v2(
+    inner: bytes,
+    recipients: Iterable[ge.Key],
+    *,
+    aead: int = op.AEAD_OCB,
+    cipher: int = op.SYM_AES256,
+    chunk_octet: int = 6,
+    anonymous: bool = False,
+    session_key: bytes | None = None,
+) -> bytes:
+    """Encrypt inner packet bytes as RFC 9580 does: a v6 PKESK to every encryption subkey of
+    ``recipients`` (naming its fingerprint, or nobody), then SEIPD v2 (binary)."""
+    key = session_key or os.urandom(op.SYMMETRIC_KEY_SIZES[cipher])
+    now = int(time.time())
+    out = [
+        pkesk6_packet(None if anonymous else part.fingerprint, part.public_key, key)
+        for r in recipients
+        for part in r.material.encryption_parts(now)  # type: ignore[attr-defined]
+    ]
+    out.append(seipd2_packet(key, inner, aead=aead, cipher=cipher, chunk_octet=chunk_octet))
     return b"".join(out)
 
 

@@ -35,7 +35,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ...errors import KeySetError
-from ._keys import ParsedKey
+from . import wire as op
+from ._keys import MAX_KEY_PACKETS, ParsedKey
 
 __all__ = ["load_pgpy", "needed_names", "protect", "secret_keys"]
 
@@ -139,7 +140,7 @@ def _unlock(
     out: dict[bytes, rsa.RSAPrivateKey] = {}
     with _quiet():
         try:
-            key, _ = pgpy.PGPKey.from_blob(parsed.secret_blob)
+            key, _ = pgpy.PGPKey.from_blob(_key_packets(parsed.secret_blob))
         except Exception:
             return {}, f"{what}: the secret key could not be read"
         pieces = [key, *key.subkeys.values()]
@@ -162,6 +163,20 @@ def _unlock(
                 if packet.protected:
                     material.clear()
     return out, None
+
+
+def _key_packets(blob: bytes) -> bytes:
+    """Only the secret key and subkey packets of a transferable secret key.
+
+    pgpy needs nothing else to read the secret material, and what else a key holds is ours
+    to judge (`_keys` checks every binding): pgpy 0.6 raises on preference values it does
+    not know (OpenPGP.js 6 lists SHA3-256 and SHA3-512 among its preferred hashes), where
+    RFC 9580 says unknown values are ignored. Given no user IDs and no signatures, it never
+    reads a preference at all.
+    """
+    packets = op.read_packets(blob, max_packets=MAX_KEY_PACKETS)
+    keep = (op.TAG_SECRET_KEY, op.TAG_SECRET_SUBKEY)
+    return b"".join(op.packet(tag, body) for tag, body in packets if tag in keep)
 
 
 def _is_stub(pgpy: types.ModuleType, s2k: Any) -> bool:
