@@ -168,8 +168,8 @@ class PGPCodec:
             # Raised here, outside any except block: no __context__ whose frames hold the
             # decrypted content travels with it.
             raise InvalidEnvelope
-        decrypted_with, recipients, sym, inner = opened
-        algs = ["RSA", op.SYMMETRIC_NAMES[sym]]
+        decrypted_with, recipients, ciphers, inner = opened
+        algs = ["RSA", *ciphers]
         if inner.compression is not None:
             algs.append(op.COMPRESSION_NAMES[inner.compression])
         if not inner.signatures:
@@ -186,54 +186,100 @@ class PGPCodec:
 
     def _decrypt_and_parse(
         self, request: OpenRequest
-    ) -> tuple[str, frozenset[bytes], int, _Inner] | None:
-        """Identity kid, intended-recipient values that name it, cipher and the parsed
-        content; None for anything malformed (the exception ends here, with its frames)."""
+    ) -> tuple[str, frozenset[bytes], tuple[str, ...], _Inner] | None:
+        """Identity kid, intended-recipient values that name it, cipher (and AEAD mode) names
+        and the parsed content; None for anything malformed (the exception ends here, with
+        its frames)."""
         try:
             message = _decode(request.envelope)
-            decrypted_with, recipients, sym, content = self._decrypt(message, request)
+            decrypted_with, recipients, ciphers, content = self._decrypt(message, request)
             return (
                 decrypted_with,
                 recipients,
-                sym,
+                ciphers,
                 _parse_inner(content, request.limits.max_plaintext),
             )
         except op.Malformed:
             return None
 
     @staticmethod
-    def _decrypt(message: bytes, request: OpenRequest) -> tuple[str, frozenset[bytes], int, bytes]:
+    def _decrypt(
+        message: bytes, request: OpenRequest
+    ) -> tuple[str, frozenset[bytes], tuple[str, ...], bytes]:
         packets = op.read_packets(message, max_packets=_MAX_TOP_PACKETS)
-        pkesks: list[tuple[bytes, bytes]] = []
+        pkesks: list[bytes] = []
         seipd: bytes | None = None
         for tag, body in packets:
+            if tag in (op.TAG_MARKER, op.TAG_PADDING):
+                continue  # both are to be ignored wherever they stand (RFC 9580 5.8, 5.14)
             if seipd is not None:
                 raise op.Malformed("packets after the encrypted data")
             if tag == op.TAG_PKESK:
-                parsed = op.parse_pkesk(body)
-                if parsed is not None:  # other algorithms or versions: for somebody else
-                    pkesks.append((parsed[0], parsed[2]))
+                pkesks.append(body)
             elif tag == op.TAG_SEIPD:
                 seipd = body
-            elif tag != op.TAG_MARKER:
-                # SED (tag 9, no integrity protection), SKESK (passwords), AEAD and
-                # anything else: refused.
+            else:
+                # SED (tag 9, no integrity protection), SKESK (passwords), the draft AEAD
+                # packet (20) and anything else: refused.
                 raise op.Malformed("unsupported packet")
-        if seipd is None or not pkesks or len(pkesks) > MAX_RECIPIENTS:
+        if seipd is None:
             raise op.Malformed("not a public-key encrypted message")
-        if len(seipd) < 1 + 16 + 2 + 22 or seipd[0] != 1:
-            raise op.Malformed("not SEIPD v1")
-        for kid, recipients, private, value in _candidates(pkesks, request):
-            plain = _rsa_decrypt(private, value)
-            unwrapped = op.unwrap_session_key(plain) if plain is not None else None
-            # RFC 3218 2.3.2: whatever went wrong, carry on with a random key, so a bad
-            # padding, algorithm or checksum costs the same and ends the same as a wrong key.
-            if unwrapped is None:
-                unwrapped = (op.SYM_AES256, os.urandom(32))
-            content = op.decrypt_seipd(unwrapped[1], seipd)
-            if content is not None:
-                return kid, recipients, unwrapped[0], content
-        raise op.Malformed("no identity key decrypts this message")
+        if seipd[:1] == b"\x02":
+            return _decrypt_v2(pkesks, seipd, request)
+        return _decrypt_v1(pkesks, seipd, request)
+
+
+def _decrypt_v1(
+    bodies: list[bytes], seipd: bytes, request: OpenRequest
+) -> tuple[str, frozenset[bytes], tuple[str, ...], bytes]:
+    """v3 PKESKs and SEIPD v1 (RFC 4880): the session key names its cipher."""
+    pkesks: list[tuple[bytes | None, bytes]] = []
+    for body in bodies:
+        parsed = op.parse_pkesk(body)
+        if parsed is not None:  # other algorithms or versions: for somebody else
+            pkesks.append((None if parsed[0] == _WILDCARD else parsed[0], parsed[2]))
+    _check_recipients(pkesks)
+    if len(seipd) < 1 + 16 + 2 + 22 or seipd[0] != 1:
+        raise op.Malformed("not SEIPD v1")
+    for kid, recipients, private, value in _candidates(pkesks, request):
+        plain = _rsa_decrypt(private, value)
+        unwrapped = op.unwrap_session_key(plain) if plain is not None else None
+        # RFC 3218 2.3.2: whatever went wrong, carry on with a random key, so a bad
+        # padding, algorithm or checksum costs the same and ends the same as a wrong key.
+        if unwrapped is None:
+            unwrapped = (op.SYM_AES256, os.urandom(32))
+        content = op.decrypt_seipd(unwrapped[1], seipd)
+        if content is not None:
+            return kid, recipients, (op.SYMMETRIC_NAMES[unwrapped[0]],), content
+    raise op.Malformed("no identity key decrypts this message")
+
+
+def _decrypt_v2(
+    bodies: list[bytes], seipd: bytes, request: OpenRequest
+) -> tuple[str, frozenset[bytes], tuple[str, ...], bytes]:
+    """v6 PKESKs and SEIPD v2 (RFC 9580 5.1.2, 5.13.2): the encrypted data names its cipher
+    and AEAD mode, the session keys carry no algorithm octet. A v3 PKESK must not precede
+    SEIPD v2 (RFC 9580 10.3.2.1), so it is not tried."""
+    params = op.seipd2_params(seipd)
+    if params is None:
+        raise op.Malformed("not a SEIPD v2 we read")
+    cipher, aead = params
+    size = op.SYMMETRIC_KEY_SIZES[cipher]
+    pkesks = [parsed for body in bodies if (parsed := op.parse_pkesk6(body)) is not None]
+    _check_recipients(pkesks)
+    for kid, recipients, private, value in _candidates(pkesks, request):
+        plain = _rsa_decrypt(private, value)
+        key = op.unwrap_session_key6(plain, size) if plain is not None else None
+        # The same random-key path as v1: no failure ends differently from a wrong key.
+        content = op.decrypt_seipd2(os.urandom(size) if key is None else key, seipd)
+        if content is not None:
+            return kid, recipients, (op.SYMMETRIC_NAMES[cipher], op.AEAD_NAMES[aead]), content
+    raise op.Malformed("no identity key decrypts this message")
+
+
+def _check_recipients(pkesks: list[tuple[bytes | None, bytes]]) -> None:
+    if not pkesks or len(pkesks) > MAX_RECIPIENTS:
+        raise op.Malformed("not a public-key encrypted message")
 
 
 def _decode(envelope: bytes) -> bytes:
@@ -266,16 +312,17 @@ def _recipient_values(material: PGPMaterial, part: KeyPart) -> frozenset[bytes]:
 
 
 def _candidates(
-    pkesks: list[tuple[bytes, bytes]], request: OpenRequest
+    pkesks: list[tuple[bytes | None, bytes]], request: OpenRequest
 ) -> Iterator[tuple[str, frozenset[bytes], RSAPrivateOps, bytes]]:
     """(identity kid, intended-recipient values naming it, private key, PKESK value) to try,
     in the order and within the budget `_rotation.attempts` sets.
 
-    Each PKESK is a slot naming one of our encryption subkeys by key id, or naming none with
-    the all-zero "wildcard" key id (gpg --throw-keyids); an envelope naming only unknown keys
-    costs no private-key operation at all.
+    Each PKESK is a slot naming one of our encryption subkeys by key id (v3) or fingerprint
+    (v6), or naming none (None: the all-zero "wildcard" key id of gpg --throw-keyids, or a v6
+    anonymous recipient); an envelope naming only unknown keys costs no private-key
+    operation at all.
     """
-    hints = [None if keyid == _WILDCARD else keyid for keyid, _ in pkesks]
+    hints = [hint for hint, _ in pkesks]
     units = [
         (key, material, part, private)
         for key in request.identities
@@ -288,19 +335,20 @@ def _candidates(
         yield key.kid, _recipient_values(material, part), private, pkesks[slot][1]
 
 
-def _names_part(keyid: bytes, unit: tuple[Key, PGPMaterial, KeyPart, RSAPrivateOps]) -> bool:
-    return unit[2].keyid == keyid
+def _names_part(hint: bytes, unit: tuple[Key, PGPMaterial, KeyPart, RSAPrivateOps]) -> bool:
+    part = unit[2]
+    return part.fingerprint == hint if len(hint) == len(part.fingerprint) else part.keyid == hint
 
 
 def _parse_inner(content: bytes, max_plaintext: int) -> _Inner:
     """The decrypted content: [compressed(...)] one-pass signatures, literal, signatures."""
     cap = max_plaintext + _INNER_OVERHEAD
-    packets = op.read_packets(content, max_packets=_MAX_INNER_PACKETS)
+    packets = _unpadded(op.read_packets(content, max_packets=_MAX_INNER_PACKETS))
     compression = None
     if len(packets) == 1 and packets[0][0] == op.TAG_COMPRESSED:
         compression, content = op.decompress(packets[0][1], cap=cap)
         # One level of compression only: a compressed packet inside is refused below.
-        packets = op.read_packets(content, max_packets=_MAX_INNER_PACKETS)
+        packets = _unpadded(op.read_packets(content, max_packets=_MAX_INNER_PACKETS))
     ops = 0
     while ops < len(packets) and packets[ops][0] == op.TAG_OPS:
         op.parse_ops(packets[ops][1])
@@ -314,6 +362,11 @@ def _parse_inner(content: bytes, max_plaintext: int) -> _Inner:
     if ops > MAX_SIGNATURES or len(data) > max_plaintext:
         raise op.Malformed("over a bound")
     return _Inner(data, tuple(body for _, body in sigs), compression)
+
+
+def _unpadded(packets: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """Without Padding packets, which a reader ignores wherever they are (RFC 9580 5.14)."""
+    return [p for p in packets if p[0] != op.TAG_PADDING]
 
 
 def _verify(

@@ -1,5 +1,6 @@
-"""Public-key encrypted session keys (RFC 4880 section 5.1) and symmetrically encrypted,
-integrity protected data, version 1 (sections 5.13 and 5.14: OpenPGP CFB and the MDC)."""
+"""Public-key encrypted session keys (RFC 9580 section 5.1: v3, and v6 for SEIPD v2) and
+symmetrically encrypted, integrity protected data, version 1 (RFC 4880 sections 5.13 and
+5.14: OpenPGP CFB and the MDC). Version 2 of the encrypted data is in `aead`."""
 
 from __future__ import annotations
 
@@ -51,6 +52,41 @@ def parse_pkesk(body: bytes) -> tuple[bytes, int, bytes] | None:
     if pos != len(body):
         raise Malformed("trailing bytes in PKESK")
     return keyid, algo, value
+
+
+#: Length octet of a v6 PKESK's recipient: key version 4 and its 20-octet fingerprint.
+_V4_RECIPIENT: Final = 21
+
+
+def parse_pkesk6(body: bytes) -> tuple[bytes | None, bytes] | None:
+    """Return (v4 fingerprint named, or None for an anonymous recipient; encrypted value) of
+    a v6 PKESK for an RSA key; None for other algorithms, versions and key versions."""
+    if len(body) < 3 or body[0] != 6:
+        return None
+    size = body[1]
+    if size not in (0, _V4_RECIPIENT) or (size and body[2] != 4):
+        return None  # v6 keys (32-octet fingerprints) are not ours: we hold v4 keys only
+    pos = 2 + size
+    if len(body) < pos + 3:
+        raise Malformed("truncated PKESK")
+    if body[pos] not in (PK_RSA, PK_RSA_ENCRYPT_ONLY):
+        return None
+    value, end = read_mpi(body, pos + 1)
+    if end != len(body):
+        raise Malformed("trailing bytes in PKESK")
+    return (bytes(body[3:pos]) if size else None), value
+
+
+def unwrap_session_key6(plain: bytes, size: int) -> bytes | None:
+    """Parse a decrypted v6 PKESK payload (no algorithm octet: the SEIPD v2 packet names the
+    cipher, whose key is ``size`` octets); None when its length or checksum is wrong."""
+    if len(plain) != size + 2:
+        return None
+    key = plain[:-2]
+    # As for v3: the caller carries on with a random key when this fails.
+    if int.from_bytes(plain[-2:], "big") != sum(key) & 0xFFFF:
+        return None
+    return key
 
 
 def unwrap_session_key(plain: bytes) -> tuple[int, bytes] | None:

@@ -34,6 +34,7 @@ TAG_PUBLIC_SUBKEY: Final = 14
 TAG_USER_ATTRIBUTE: Final = 17
 TAG_SEIPD: Final = 18
 TAG_MDC: Final = 19
+TAG_PADDING: Final = 21
 
 PK_RSA: Final = 1
 PK_RSA_ENCRYPT_ONLY: Final = 2
