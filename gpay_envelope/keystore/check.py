@@ -270,6 +270,7 @@ def check_key(
         out.append(Finding("note", kid, f"not valid before {_date(info.not_before)}"))
     if key.codec == "pgp":
         out.extend(_check_pgp_parts(info, own=own, now=when, warn_days=warn_days))
+        out.extend(_check_pgp_advertised(key))
     else:
         out.extend(_check_jwe_key(key))
     return out
@@ -312,6 +313,14 @@ def _check_jwe_key(key: Key) -> list[Finding]:
     if "RSA1_5" in key.algorithms:
         out.append(Finding("note", key.kid, "legacy: bound to RSA1_5 (Google's older JWE text)"))
     return out
+
+
+def _check_pgp_advertised(key: Key) -> list[Finding]:
+    from ..codecs.pgp import PGPMaterial, advertised_findings
+
+    material = key.material
+    assert isinstance(material, PGPMaterial)
+    return [Finding(level, key.kid, message) for level, message in advertised_findings(material)]
 
 
 def _usable(part: PartInfo, now: datetime) -> bool:

@@ -7,6 +7,7 @@ and make the keys it uses. The wire format lives in `wire`, key parsing and poli
 
 from __future__ import annotations
 
+from ._advertised import advertised_findings
 from ._codec import PROFILES, PGPCodec
 from ._keys import KeyPart
 from ._load import OPENPGP, generate_pgp_key, key_to_pgp, keys_from_pgp, split_revoked
@@ -18,6 +19,7 @@ __all__ = [
     "KeyPart",
     "PGPCodec",
     "PGPMaterial",
+    "advertised_findings",
     "generate_pgp_key",
     "key_to_pgp",
     "keys_from_pgp",

@@ -139,6 +139,8 @@ class ParsedKey:
     public_blob: bytes
     #: The transferable secret key as given (re-framed), or None for a public key.
     secret_blob: bytes | None = field(default=None, repr=False)
+    #: What the primary's self-signatures ask peers to send (`Signature.preferences`).
+    preferences: tuple[tuple[int, bytes], ...] = ()
 
     @property
     def parts(self) -> tuple[KeyPart, ...]:
@@ -409,7 +411,7 @@ def _parse_group(group: _Group, now: int, loose: Sequence[bytes]) -> tuple[Parse
     ):
         raise KeyRevoked(f"{signer.what} is revoked", kids=(signer.fpr.hex().upper(),))
     uids = _merged_uids(group)
-    flags, expires, user_ids = primary_state(signer, group.direct, uids, now)
+    flags, expires, user_ids, preferences = primary_state(signer, group.direct, uids, now)
     primary = KeyPart(
         fingerprint=signer.fpr,
         created=raw.created,
@@ -442,7 +444,7 @@ def _parse_group(group: _Group, now: int, loose: Sequence[bytes]) -> tuple[Parse
     if not any(p.can_sign() or p.can_encrypt() for p in (primary, *subkeys)):
         raise KeySetError(f"{signer.what} has no key or subkey that may sign or encrypt")
     secret = _secret_blob(group) if group.tag == op.TAG_SECRET_KEY else None
-    parsed = ParsedKey(primary, tuple(subkeys), user_ids, b"".join(out), secret)
+    parsed = ParsedKey(primary, tuple(subkeys), user_ids, b"".join(out), secret, preferences)
     return parsed, moved.intersection(loose)
 
 

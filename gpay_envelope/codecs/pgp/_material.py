@@ -64,7 +64,8 @@ class PGPMaterial:
         if not self._secrets and self._parsed.secret_blob is None:
             return self
         p = self._parsed
-        return PGPMaterial(ParsedKey(p.primary, p.subkeys, p.user_ids, p.public_blob), {})
+        public = ParsedKey(p.primary, p.subkeys, p.user_ids, p.public_blob, None, p.preferences)
+        return PGPMaterial(public, {})
 
     # -- for the codec ----------------------------------------------------------------------
     @property
@@ -76,6 +77,12 @@ class PGPMaterial:
     def user_ids(self) -> tuple[str, ...]:
         """The user ids with a valid self-signature."""
         return self._parsed.user_ids
+
+    @property
+    def preferences(self) -> dict[int, bytes]:
+        """What the key's self-signatures ask peers to send: preference and feature
+        subpacket values by subpacket type (`wire.PREFERENCE_SUBPACKETS`)."""
+        return dict(self._parsed.preferences)
 
     @property
     def parts(self) -> tuple[KeyPart, ...]:

@@ -269,9 +269,10 @@ def primary_state(
     direct: Sequence[bytes],
     uids: Sequence[tuple[int, bytes, list[bytes]]],
     now: int,
-) -> tuple[int, int | None, tuple[str, ...]]:
-    """Flags, expiry and user ids of the primary, from its valid self-signatures: the
-    direct-key signatures (``direct``) and the user IDs' certifications.
+) -> tuple[int, int | None, tuple[str, ...], tuple[tuple[int, bytes], ...]]:
+    """Flags, expiry, user ids and preferences (`Signature.preferences`) of the primary, from
+    its valid self-signatures: the direct-key signatures (``direct``) and the user IDs'
+    certifications (whose preferences win: that is where v4 keys keep them).
 
     Raises:
         KeySetError: no valid self-signature.
@@ -293,4 +294,6 @@ def primary_state(
     expires = earliest(
         key_expiry(primary.created, expiry_sig), sig_expiry(cert), sig_expiry(direct_sig)
     )
-    return flags, expires, user_ids
+    preferences = dict(direct_sig.preferences if direct_sig is not None else ())
+    preferences.update(cert.preferences if cert is not None else ())
+    return flags, expires, user_ids, tuple(sorted(preferences.items()))

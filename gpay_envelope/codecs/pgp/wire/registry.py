@@ -102,13 +102,26 @@ SUB_FEATURES: Final = 30
 SUB_EMBEDDED_SIGNATURE: Final = 32
 SUB_ISSUER_FINGERPRINT: Final = 33
 SUB_INTENDED_RECIPIENT: Final = 35
+SUB_PREFERRED_AEAD: Final = 39
+#: What a key's self-signature asks peers to send: ciphers, hashes, compression, AEAD
+#: ciphersuites (RFC 9580 5.2.3.15) and features.
+PREFERENCE_SUBPACKETS: Final = frozenset(
+    {SUB_PREFERRED_SYMMETRIC, SUB_PREFERRED_HASH, SUB_PREFERRED_COMPRESSION, SUB_FEATURES,
+     SUB_PREFERRED_AEAD}
+)
+#: Feature flags (first octet of the features subpacket): SEIPD v1 (the MDC), the LibrePGP
+#: OCB-encrypted data packet (GnuPG 2.3 and later), LibrePGP v5 keys, SEIPD v2 (RFC 9580).
+FEATURE_SEIPD_V1: Final = 0x01
+FEATURE_LIBREPGP_OCB: Final = 0x02
+FEATURE_LIBREPGP_V5_KEYS: Final = 0x04
+FEATURE_SEIPD_V2: Final = 0x08
 
 #: Subpackets whose meaning we apply or which are informational only; a *critical* subpacket
 #: outside this set makes the signature invalid (RFC 4880 section 5.2.3.1). Notation data (20)
 #: and regular expressions (6) are left out on purpose: we do not evaluate them. Intended
 #: recipient fingerprints (35) are applied, critical or not, by the pgp codec's verification.
 UNDERSTOOD_SUBPACKETS: Final = frozenset(
-    {2, 3, 4, 5, 7, 9, 11, 12, 16, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35}
+    {2, 3, 4, 5, 7, 9, 11, 12, 16, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 39}
 )
 
 # Key flags are Google's rules as much as wire format: defined once, in _policy.

@@ -20,6 +20,7 @@ from .registry import (
     HASHLIB_NAMES,
     PK_RSA,
     PK_RSA_SIGN_ONLY,
+    PREFERENCE_SUBPACKETS,
     SIG_BINARY,
     SUB_CREATED,
     SUB_EMBEDDED_SIGNATURE,
@@ -75,6 +76,9 @@ class Signature:
     #: from the hashed area only: when there are any, the signature is only valid in a message
     #: decrypted by one of those keys (RFC 9580 section 5.2.3.36).
     intended_recipients: tuple[bytes, ...] = ()
+    #: Preference and feature subpackets of the hashed area (`PREFERENCE_SUBPACKETS`), by
+    #: kind, the first of each: what a self-signature asks peers to send.
+    preferences: tuple[tuple[int, bytes], ...] = ()
 
     def expired_at(self, when: int) -> bool:
         """True when the signature's own expiration time has passed at ``when``."""
@@ -117,6 +121,7 @@ class _Found:
     issuer_fprs: list[bytes] = field(default_factory=list)
     embedded: list[bytes] = field(default_factory=list)
     intended_recipients: list[bytes] = field(default_factory=list)
+    preferences: dict[int, bytes] = field(default_factory=dict)
 
     def read_hashed(self, kind: int, critical: bool, value: bytes) -> None:
         """Take one subpacket of the hashed (signed) area."""
@@ -131,6 +136,9 @@ class _Found:
         elif kind == SUB_INTENDED_RECIPIENT:
             # Any length: one that matches nothing voids the signature.
             self.intended_recipients.append(value)
+        elif kind in PREFERENCE_SUBPACKETS:
+            # What the key asks of peers: read for `keys check`, never for a decision here.
+            self.preferences.setdefault(kind, value)
         else:
             self.read_hint(kind, value)
 
@@ -213,6 +221,7 @@ def parse_signature(body: bytes) -> Signature | None:
         embedded=tuple(found.embedded),
         critical_unknown=found.critical_unknown,
         intended_recipients=tuple(found.intended_recipients),
+        preferences=tuple(found.preferences.items()),
     )
 
 
