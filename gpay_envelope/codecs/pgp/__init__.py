@@ -8,7 +8,7 @@ and make the keys it uses. The wire format lives in `wire`, key parsing and poli
 from __future__ import annotations
 
 from ._codec import PROFILES, PGPCodec
-from ._keys import KeyPart
+from ._keys import KeyPart, build_public_key
 from ._load import OPENPGP, generate_pgp_key, key_to_pgp, keys_from_pgp, split_revoked
 from ._material import PGPMaterial
 
@@ -18,6 +18,7 @@ __all__ = [
     "KeyPart",
     "PGPCodec",
     "PGPMaterial",
+    "build_public_key",
     "generate_pgp_key",
     "key_to_pgp",
     "keys_from_pgp",

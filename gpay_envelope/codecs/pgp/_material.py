@@ -66,6 +66,10 @@ class PGPMaterial:
         p = self._parsed
         return PGPMaterial(ParsedKey(p.primary, p.subkeys, p.user_ids, p.public_blob), {})
 
+    def with_secrets(self, secrets: Mapping[bytes, RSAPrivateOps]) -> PGPMaterial:
+        """The same public key with private halves held elsewhere (a token), by key id."""
+        return PGPMaterial(self.public()._parsed, secrets)
+
     # -- for the codec ----------------------------------------------------------------------
     @property
     def fingerprint(self) -> str:
