@@ -87,6 +87,10 @@ class _Module:
             self.generation += 1
 
 
+class _Stale(Exception):
+    """The module failed to open the token: it may know a token that was replaced."""
+
+
 def _read_pin(pin_env: str | None, pin_file: str | None) -> str:
     """The PIN, read at login and handed straight to it (never kept)."""
     if pin_file is not None:
@@ -144,8 +148,20 @@ class Token:
 
     # -- sessions -----------------------------------------------------------------------------
     def _login(self) -> None:
-        """Find the token and open the logged-in session (under the module lock)."""
+        """Find the token and open the logged-in session (under the module lock); once more
+        after re-initialising the module when the module still knew an older token."""
+        try:
+            self._login_once()
+        except _Stale:
+            self._module.reset(self._module.generation)
+            try:
+                self._login_once()
+            except _Stale as exc:
+                raise KeyUnavailable(str(exc)) from None
+
+    def _login_once(self) -> None:
         failure: str | None = None
+        stale = False
         try:
             token = self._module.lib.get_token(**self.uri.token_match())
             try:
@@ -159,13 +175,17 @@ class Token:
             failure = "the token refused the PIN"
         except (px.PinLocked, px.PinExpired):
             failure = "the token's user PIN is locked or expired"
-        except (px.NoSuchToken, px.MultipleTokensReturned):
-            failure = f"no single token matches {self.uri}"
+        except px.NoSuchToken:
+            failure = f"no token matches {self.uri}"
+            stale = True  # the module reads its slots at initialisation only
+        except px.MultipleTokensReturned:
+            failure = f"several tokens match {self.uri}"
         except px.PKCS11Error as exc:
             failure = f"the token could not be opened ({type(exc).__name__})"
+            stale = True
         if failure is not None:
             # Raised afresh outside the except block: no frame of the login travels with it.
-            raise KeyUnavailable(failure)
+            raise _Stale(failure) if stale else KeyUnavailable(failure)
         self._generation = self._module.generation
         self._open = 1
 

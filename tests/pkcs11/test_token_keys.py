@@ -184,16 +184,26 @@ def test_many_threads_share_one_login(jwe_enc, jwe_sig):
     assert errors == [] and sorted(out) == sorted(str(i).encode() for i in range(16))
 
 
-def test_token_reset_mid_run_is_a_typed_error(softhsm, jwe_enc, jwe_sig, tmp_path):
+@pytest.mark.parametrize("fault", ["reset", "removed"])
+def test_token_fault_is_typed_and_the_returned_token_is_used_again(
+    softhsm, jwe_enc, jwe_sig, tmp_path, fault
+):
     ids, snd = _set(jwe_enc), _set(jwe_sig)
     env = ge.seal(b"r", recipients=ids.public(), signer=snd, codec="jwe", profile="legacy")
     assert ge.open(env, identities=ids, senders=snd.public()) == b"r"
     saved = tmp_path / "tokens"
     shutil.copytree(softhsm.root / "tokens", saved)
-    softhsm.reinit()  # wiped and made again: the keys and the login are gone
+    if fault == "reset":
+        softhsm.reinit()  # wiped and made again: the key objects and the login are gone
+    else:
+        shutil.rmtree(softhsm.root / "tokens")  # no token in the slot any more
+        (softhsm.root / "tokens").mkdir()
     try:
-        with pytest.raises(KeyUnavailable):
-            ge.open(env, identities=ids, senders=snd.public())
+        for _ in range(2):  # the first request meets stale handles, the next a fresh look
+            with pytest.raises(KeyUnavailable):
+                ge.open(env, identities=ids, senders=snd.public())
     finally:
         shutil.rmtree(softhsm.root / "tokens")
         shutil.copytree(saved, softhsm.root / "tokens")
+    # The token is back: the next request reconnects and logs in again by itself.
+    assert ge.open(env, identities=ids, senders=snd.public()) == b"r"
