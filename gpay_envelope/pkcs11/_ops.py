@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from pkcs11 import MGF, Attribute, KeyType, Mechanism, ObjectClass
 
-from ._token import Token
+from ._oaep import oaep_decode
+from ._token import NotOffered, Token
 from ._uri import TokenURI
 
 __all__ = ["TokenRSAKey"]
@@ -100,8 +101,23 @@ class TokenRSAKey:
         return key
 
     def decrypt(self, ciphertext: bytes, padding: AsymmetricPadding) -> bytes:
-        """RSA decryption inside the token. A refused ciphertext raises `ValueError`."""
+        """RSA decryption inside the token. A refused ciphertext raises `ValueError`.
+
+        OAEP with a SHA-2 hash on a token that offers OAEP with SHA-1 only: raw RSA in the
+        token and the OAEP decoding here (`_oaep`); the token's refusal is remembered.
+        """
         mechanism, param = _decrypt_mechanism(padding)
+        if mechanism == Mechanism.RSA_PKCS_OAEP and param[0] != Mechanism.SHA_1:
+            if not self._token.lacks_sha2_oaep:
+                try:
+                    return self._decrypt(ciphertext, mechanism, param)
+                except NotOffered:
+                    self._token.lacks_sha2_oaep = True
+            raw = self._decrypt(ciphertext, Mechanism.RSA_X_509, None)
+            return oaep_decode(raw, (self.key_size + 7) // 8, padding.algorithm)  # type: ignore[attr-defined]
+        return self._decrypt(ciphertext, mechanism, param)
+
+    def _decrypt(self, ciphertext: bytes, mechanism: Any, param: Any) -> bytes:
         return self._token.call(
             lambda s: bytes(
                 self._key(s).decrypt(ciphertext, mechanism=mechanism, mechanism_param=param)

@@ -26,7 +26,7 @@ from pkcs11 import exceptions as px
 from ..errors import KeySetError, KeyUnavailable
 from ._uri import TokenURI
 
-__all__ = ["DEFAULT_PIN_ENV", "Token", "is_bad_input"]
+__all__ = ["DEFAULT_PIN_ENV", "NotOffered", "Token", "is_bad_input"]
 
 DEFAULT_PIN_ENV = "GPAY_PKCS11_PIN"
 _T = TypeVar("_T")
@@ -87,6 +87,10 @@ class _Module:
             self.generation += 1
 
 
+class NotOffered(KeyUnavailable):
+    """The token works but does not offer the mechanism or its parameters."""
+
+
 class _Stale(Exception):
     """The module failed to open the token: it may know a token that was replaced."""
 
@@ -139,6 +143,8 @@ class Token:
         self._open = 0
         self._anchor: Any = None  # the logged-in session; the login lasts while it is open
         self._generation = -1
+        #: Set once the token refused CKM_RSA_PKCS_OAEP with a SHA-2 hash (SoftHSM 2.6).
+        self.lacks_sha2_oaep = False
 
     def __repr__(self) -> str:
         return f"<Token {self.uri} module={self._module.path!r}>"
@@ -248,7 +254,7 @@ class Token:
             except _NOT_OFFERED as exc:
                 # The token works but lacks the mechanism (SoftHSM 2.6 has OAEP with SHA-1
                 # only): a lasting answer, so no reconnect.
-                raise KeyUnavailable(
+                raise NotOffered(
                     f"the token {self.uri} does not offer this operation ({type(exc).__name__})"
                 ) from None
             except px.PKCS11Error as exc:
