@@ -27,7 +27,7 @@ from gpay_envelope.codecs.jwe import key_to_jwk
 from gpay_envelope.codecs.pgp import generate_pgp_key, key_to_pgp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
-import softhsm as hsm  # noqa: E402 - the tests' SoftHSM2 helper
+import softhsm as hsm
 
 MSG = b'{"requestHeader": {"requestId": "bench"}, "amount": "1.00"}' * 16  # about 1 KiB
 
