@@ -21,7 +21,7 @@ from ._uri import TokenURI, parse_uri
 
 __all__ = ["generate_token_key", "open_token", "token_key"]
 
-_tokens: dict[tuple[str, str | None, str | None, str | None], Token] = {}
+_tokens: dict[tuple[str, str | None], Token] = {}
 _tokens_lock = threading.Lock()
 
 
@@ -36,7 +36,7 @@ def open_token(
     session pool, one login per token)."""
     parsed = parse_uri(uri)
     # One Token per physical token: PKCS#11 logs in per application and token.
-    ident = (f"{parsed.token}|{parsed.serial}", module_path or parsed.module_path, None, None)
+    ident = (f"{parsed.token}|{parsed.serial}", module_path or parsed.module_path)
     with _tokens_lock:
         token = _tokens.get(ident)
         if token is None:
@@ -201,7 +201,7 @@ def generate_token_key(
     if codec == "jwe":
         if not kid:
             raise KeySetError("a JWK needs a kid")
-        return _generate_jwk(token, uri, kid, size, use, legacy, module_path, pin_env, pin_file)
+        return _generate_jwk(token, uri, kid, size, use, legacy)
     if codec == "pgp":
         if not uid or not uid.isprintable():
             raise KeySetError("uid must be a printable string such as 'Name <email>'")
@@ -218,9 +218,6 @@ def _generate_jwk(
     size: int,
     use: str | None,
     legacy: bool,
-    module_path: str | None,
-    pin_env: str | None,
-    pin_file: str | None,
 ) -> tuple[Key, bytes]:
     import json
 

@@ -37,17 +37,17 @@ def jwe_enc(softhsm):
     )
 
 
+def _signing_key(softhsm, label: str):
+    key, _ = generate_token_key(
+        softhsm.uri(label), codec="jwe", kid=f"tok-{label}", size=2048, use="sig",
+        pin_env=hsm.PIN_ENV,
+    )  # fmt: skip
+    return key
+
+
 @pytest.fixture(scope="module")
 def jwe_sig(softhsm):
-    key, _ = generate_token_key(
-        softhsm.uri("jwe-sig"),
-        codec="jwe",
-        kid="tok-sig",
-        size=2048,
-        use="sig",
-        pin_env=hsm.PIN_ENV,
-    )
-    return key
+    return _signing_key(softhsm, "jwe-sig")
 
 
 @pytest.fixture(scope="module")
@@ -90,15 +90,8 @@ def test_jwe_rsa1_5_decryption_and_rs256_signing_in_the_token(jwe_enc, jwe_sig, 
 
 
 def test_ps256_signature_made_in_the_token_verifies(softhsm, partner):
-    key, _ = generate_token_key(
-        softhsm.uri("jwe-ps"),
-        codec="jwe",
-        kid="tok-ps",
-        size=2048,
-        use="sig",
-        pin_env=hsm.PIN_ENV,
-    )
-    ps = ge.KeySet([key.with_algorithms(["PS256"])], primary="tok-ps")
+    key = _signing_key(softhsm, "jwe-ps")
+    ps = ge.KeySet([key.with_algorithms(["PS256"])], primary=key.kid)
     env = ge.seal(b"y", recipients=partner.public_enc, signer=ps, codec="jwe")
     result = ge.open_detailed(env, identities=partner.identities, senders=ps.public())
     assert result.plaintext == b"y" and "PS256" in result.algorithms
