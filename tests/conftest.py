@@ -123,4 +123,3 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Any:
     token.init()
     os.environ[softhsm.PIN_ENV] = softhsm.PIN
     return token
-
