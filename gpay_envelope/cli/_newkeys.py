@@ -153,6 +153,7 @@ def token_outputs(
             size=bits,
             use=use,
             legacy=legacy and use == "enc",
+            expires=timedelta(days=days),
             pin_env=pin_env,
             pin_file=pin_file,
         )[0]

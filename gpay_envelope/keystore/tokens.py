@@ -35,6 +35,7 @@ def token_entry(entry: ManifestEntry, base: Path, read: Reader) -> Key:
     key = token_key(
         entry.pkcs11 or "",
         public=data,
+        kid=entry.kid,
         pin_env=entry.pin.env if entry.pin is not None else None,
         pin_file=None if pin_file is None else str(pin_file),
         status=entry.status,

@@ -60,6 +60,7 @@ def token_key(
     uri: str,
     *,
     public: bytes | str,
+    kid: str | None = None,
     module_path: str | None = None,
     pin_env: str | None = None,
     pin_file: str | None = None,
@@ -69,7 +70,8 @@ def token_key(
 ) -> Key:
     """A `Key` whose private half is in the token ``uri`` names, its public half ``public``.
 
-    ``public`` is a JWK (the jwe codec) or an OpenPGP public key (the pgp codec); the token
+    ``public`` is a JWK or a JWK Set (the jwe codec; ``kid`` picks one key of a set) or an
+    OpenPGP public key (the pgp codec); the token
     key is the private RSA key with the same modulus (and the URI's ``object`` / ``id``).
     For an OpenPGP key every part the token holds is used; a part it does not hold stays
     public. The key is looked up now, so a missing key fails here, not at the first envelope.
@@ -83,7 +85,7 @@ def token_key(
     where = parse_uri(uri)
     text = public.decode("utf-8", "replace") if isinstance(public, bytes) else public
     if text.lstrip().startswith("{"):
-        return _jwe_key(token, where, text, algorithms, legacy, status)
+        return _jwe_key(token, where, text, kid, algorithms, legacy, status)
     return _pgp_key(token, where, public, status)
 
 
@@ -91,13 +93,21 @@ def _jwe_key(
     token: Token,
     where: TokenURI,
     jwk: str,
+    kid: str | None,
     algorithms: Iterable[str] | None,
     legacy: bool,
     status: KeyStatus,
 ) -> Key:
-    from ..codecs.jwe import JWKMaterial, key_from_jwk
+    from ..codecs.jwe import JWKMaterial, key_from_jwk, keys_from_jwks
 
-    key = key_from_jwk(jwk, algorithms=algorithms, legacy=legacy, status=status)
+    if '"keys"' in jwk:  # a JWK Set, as `keys generate` writes it: the key named, or its one key
+        found = keys_from_jwks(jwk, algorithms=algorithms, legacy=legacy, status=status)
+        found = [k for k in found if kid is None or k.kid == kid]
+        if len(found) != 1:
+            raise KeySetError(f"the JWK Set holds {len(found)} keys that match; name one by kid")
+        key = found[0]
+    else:
+        key = key_from_jwk(jwk, algorithms=algorithms, legacy=legacy, status=status)
     material = key.material
     assert isinstance(material, JWKMaterial)
     if key.has_secret or not isinstance(material.native, rsa.RSAPublicKey):
@@ -185,7 +195,8 @@ def generate_token_key(
 ) -> tuple[Key, bytes]:
     """Make a non-extractable RSA key in the token and return it with its public half.
 
-    ``codec="jwe"``: one key pair, the public half a JWK (``kid`` required). ``codec="pgp"``:
+    ``codec="jwe"``: one key pair, the public half a JWK (``kid`` required) valid from now for
+    ``expires``. ``codec="pgp"``:
     two key pairs (primary: certify and sign; subkey: encrypt), the public half an armored
     OpenPGP public key whose self-signatures the token made (``uid`` required).
 
@@ -197,16 +208,16 @@ def generate_token_key(
         raise KeySetError(
             f"RSA-{size}: the size must be from {_policy.MIN_RSA_BITS} to {_policy.MAX_RSA_BITS}"
         )
+    if not timedelta(0) < expires <= _policy.MAX_LIFETIME:
+        raise KeySetError("a key must expire within two years (Google's rules)")
     token = open_token(uri, module_path=module_path, pin_env=pin_env, pin_file=pin_file)
     if codec == "jwe":
         if not kid:
             raise KeySetError("a JWK needs a kid")
-        return _generate_jwk(token, uri, kid, size, use, legacy)
+        return _generate_jwk(token, uri, kid, size, use, legacy, expires)
     if codec == "pgp":
         if not uid or not uid.isprintable():
             raise KeySetError("uid must be a printable string such as 'Name <email>'")
-        if not timedelta(0) < expires <= _policy.MAX_LIFETIME:
-            raise KeySetError("an OpenPGP key must expire within two years (Google's rules)")
         return _generate_pgp(token, uri, uid, size, expires, module_path, pin_env, pin_file)
     raise KeySetError(f"codec must be 'jwe' or 'pgp', not {codec!r}")
 
@@ -218,14 +229,18 @@ def _generate_jwk(
     size: int,
     use: str | None,
     legacy: bool,
+    expires: timedelta,
 ) -> tuple[Key, bytes]:
     import json
+    from datetime import datetime, timezone
 
     from ..codecs.jwe import JWKMaterial, key_to_jwk
     from ..codecs.jwe._keyio import Binding, _bind
 
     public = _generate_pair(token, uri, size, secrets.token_bytes(16))
-    binding = Binding(None, legacy, KeyStatus.ENABLED, None, None)
+    # A validity window like a file key's (`keys generate`): from now, for ``expires``.
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    binding = Binding(None, legacy, KeyStatus.ENABLED, now, now + expires)
     held = TokenRSAKey(token, public, parse_uri(uri))
     key = _bind(kid, JWKMaterial(public, held=held), use=use, alg=None, binding=binding)
     return key, json.dumps(key_to_jwk(key), indent=2).encode() + b"\n"

@@ -100,3 +100,24 @@ def test_jwe_keys_generated_in_the_token(softhsm, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["jt.public.jwks.json"]
     public = json.loads((tmp_path / "jt.public.jwks.json").read_text())
     assert all("d" not in k for k in public["keys"]) and "generated JWE key jt-enc" in out
+
+
+def test_rotate_add_promote_a_token_key_into_a_file_key_manifest(softhsm, tmp_path):
+    r = run("keys", "generate", "--codec", "jwe", "--bits", "2048", "--out-dir", tmp_path,
+            "--name", "old", "--use", "enc")  # fmt: skip
+    assert r.code == 0, r.err
+    manifest = tmp_path / "enc.json"
+    assert run("keys", "init", manifest, tmp_path / "old-enc.secret.jwks.json").code == 0
+    _generate(softhsm, tmp_path, "--codec", "jwe", "--name", "new", "--use", "enc")
+    r = run("keys", "rotate", manifest, "add", tmp_path / "new.public.jwks.json",
+            "--pkcs11", softhsm.uri("cli"), "--pin-env", hsm.PIN_ENV)  # fmt: skip
+    assert r.code == 0, r.out + r.err
+    entry = json.loads(manifest.read_text())["keys"][1]
+    assert entry["pkcs11"] == softhsm.uri("cli") and entry["pin"] == {"env": hsm.PIN_ENV}
+    assert run("keys", "verify-rotation", manifest, "new-enc").code == 0
+    assert run("keys", "rotate", manifest, "promote", "new-enc").code == 0
+    ks = load_manifest(manifest)
+    assert ks.primary.kid == "new-enc" and ks.primary.material.held is not None
+    peer = ge.KeySet([ge.generate_key(kid="peer-sig", use="sig", size=2048)], primary="peer-sig")
+    env = ge.seal(b"n", recipients=ks.public(), signer=peer, codec="jwe")
+    assert ge.open(env, identities=ks, senders=peer.public()) == b"n"
