@@ -22,7 +22,7 @@ from .codecs import (
     SealRequest,
 )
 from .codecs import default_registry as _default_registry
-from .errors import InvalidEnvelope, InvalidSignature, KeySetError, SealError
+from .errors import InvalidEnvelope, InvalidSignature, KeySetError, KeyUnavailable, SealError
 
 __all__ = ["open", "open_detailed", "seal"]
 
@@ -176,14 +176,20 @@ def open_detailed(
         limits=limits,
     )
     failure: type[InvalidEnvelope] | type[InvalidSignature] | None = None
+    unavailable: str | None = None
     try:
         result = impl.open(request)
     except InvalidSignature:
         failure = InvalidSignature
+    except KeyUnavailable as exc:
+        # A token key that cannot be reached says so: the envelope was not judged.
+        unavailable = str(exc)
     except Exception:
         # Anything else, a codec bug or a parser error on hostile input included, is the one
         # opaque error.
         failure = InvalidEnvelope
+    if unavailable is not None:
+        raise KeyUnavailable(unavailable)
     if failure is not None:
         # Raised afresh outside the except block: no __context__ and no codec frames, whose
         # locals hold decrypted plaintext and content keys, travel with the exception.

@@ -33,6 +33,7 @@ __all__ = [
     "KeyNotFound",
     "KeyRevoked",
     "KeySetError",
+    "KeyUnavailable",
     "OpenError",
     "SealError",
     "TLSConfigError",
@@ -101,6 +102,13 @@ class KeyRevoked(KeySetError):
     def __init__(self, message: str, *, kids: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.kids = kids
+
+
+class KeyUnavailable(EnvelopeError):
+    """A private key held outside the process (a PKCS#11 token) cannot be reached now: the
+    token is absent, was reset, refused the PIN or the session. Not a verdict on the
+    envelope; the next operation reconnects. The message names the token, never the PIN.
+    """
 
 
 class UnsupportedCodec(EnvelopeError, LookupError):

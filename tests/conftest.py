@@ -107,3 +107,19 @@ def pgp_keys() -> Any:
     from pgp_fixtures import pgp_party
 
     return pgp_party()
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A SoftHSM2 token (support/softhsm.py) in a temporary directory, for the whole session;
+    its PIN in the environment variable ``softhsm.PIN_ENV``. Skipped without softhsm2,
+    unless GPAY_REQUIRE_PEERS=1."""
+    import softhsm
+
+    module = softhsm.module_path()
+    require_peer(module is not None, "SoftHSM2 (softhsm2)")
+    assert module is not None
+    token = softhsm.SoftHSM(tmp_path_factory.mktemp("softhsm"), module)
+    token.init()
+    os.environ[softhsm.PIN_ENV] = softhsm.PIN
+    return token

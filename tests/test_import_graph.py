@@ -81,6 +81,8 @@ LAYERS = (
     ("gpay_envelope._keys", "gpay_envelope._formats", "gpay_envelope._keyload"),
     ("gpay_envelope._rotation", "gpay_envelope.codecs", "gpay_envelope.tls"),
     ("gpay_envelope._api", "gpay_envelope.testing"),
+    # Token keys (the pkcs11 extra): the key model and the codecs' public names.
+    ("gpay_envelope.pkcs11",),
     ("gpay_envelope.keystore",),
     ("gpay_envelope.adapters",),
     # Entry points: the front door and the command line (python -m gpay_envelope[.tls]).

@@ -3,6 +3,7 @@ for both codecs, our own keys (identities) and the peer's keys (senders) alike."
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -62,9 +63,35 @@ def _pgp() -> World:
     )
 
 
-@pytest.fixture(params=["jwe", "pgp"])
+def _with_token_keys(world: World, softhsm) -> World:
+    """The same world with the new identity and the new sender made in a PKCS#11 token
+    (SoftHSM2): a token key rotates in like a file key."""
+    import softhsm as hsm
+
+    from gpay_envelope.pkcs11 import generate_token_key
+
+    def make(label: str, use: str) -> ge.Key:
+        key, _ = generate_token_key(
+            softhsm.uri(f"rotation-{world.codec}-{label}"),
+            codec=world.codec,
+            kid=f"token-{label}",
+            uid=f"Token {label} <{label}@example.com>",
+            size=2048,
+            use=use,
+            pin_env=hsm.PIN_ENV,
+        )
+        return key
+
+    return dataclasses.replace(world, new_identity=make("id", "enc"), new_sender=make("sig", "sig"))
+
+
+@pytest.fixture(params=["jwe", "pgp", "jwe-token", "pgp-token"])
 def world(request, partner, google, spare_keys) -> World:
-    return _jwe(partner, google, spare_keys) if request.param == "jwe" else _pgp()
+    codec = request.param.removesuffix("-token")
+    base = _jwe(partner, google, spare_keys) if codec == "jwe" else _pgp()
+    if request.param.endswith("-token"):
+        return _with_token_keys(base, request.getfixturevalue("softhsm"))
+    return base
 
 
 def _one(key: ge.Key) -> ge.KeySet:

@@ -11,7 +11,7 @@ from typing import Any
 
 from .._keys import Key
 from ..codecs.jwe import generate_key
-from ._common import Output
+from ._common import Output, UsageError
 
 SECRET_MODE, PUBLIC_MODE = 0o600, 0o644
 
@@ -108,3 +108,67 @@ def jwe_outputs(
         )
     )
     return keys, outputs
+
+
+def token_outputs(
+    folder: Path,
+    name: str,
+    *,
+    codec: str,
+    uri: str,
+    uid: str | None,
+    uses: Sequence[str],
+    kid: str | None,
+    bits: int,
+    days: int,
+    legacy: bool,
+    pin_env: str | None,
+    pin_file: str | None,
+) -> tuple[list[Key], list[Output]]:
+    """New keys made in the PKCS#11 token ``uri`` (non-extractable) and their one public
+    file; there is no secret file, the private halves stay in the token."""
+    try:
+        from ..pkcs11 import generate_token_key
+    except ImportError:
+        raise UsageError(
+            "--pkcs11 needs the pkcs11 extra: pip install 'gpay-envelope[pkcs11]'"
+        ) from None
+    if codec == "pgp":
+        key, public = generate_token_key(
+            uri,
+            codec="pgp",
+            uid=uid,
+            size=bits,
+            expires=timedelta(days=days),
+            pin_env=pin_env,
+            pin_file=pin_file,
+        )
+        path = pgp_paths(folder, name)[1]
+        return [key], [Output(path, public, PUBLIC_MODE, "public key: send it to Google")]
+    keys = [
+        generate_token_key(
+            uri,
+            codec="jwe",
+            kid=jwe_kid(name, use, kid),
+            size=bits,
+            use=use,
+            legacy=legacy and use == "enc",
+            expires=timedelta(days=days),
+            pin_env=pin_env,
+            pin_file=pin_file,
+        )[0]
+        for use in uses
+    ]
+    path = jwe_paths(folder, name, uses=uses, kid=kid)[-1]
+    text = _jwk_json([k.to_jwk() for k in keys])
+    return keys, [Output(path, text, PUBLIC_MODE, "public keys (JWK Set): send it to Google")]
+
+
+def token_entry_text(path: Path, uri: str, pin_env: str | None, pin_file: str | None) -> str:
+    """What ``keys generate --pkcs11`` prints: the keyset manifest entry of the token key."""
+    pin = {"env": pin_env} if pin_env else {"file": pin_file}
+    entry = {"file": str(path), "pkcs11": uri, "pin": pin}
+    return (
+        "\nthe private halves stay in the token; a keyset manifest entry for them "
+        f"(docs/hsm.md):\n  {json.dumps(entry)}\n"
+    )

@@ -34,7 +34,15 @@ from ._common import (
     write_all,
 )
 from ._inspect import Source, load_source
-from ._newkeys import SECRET_MODE, jwe_outputs, jwe_paths, pgp_outputs, pgp_paths
+from ._newkeys import (
+    SECRET_MODE,
+    jwe_outputs,
+    jwe_paths,
+    pgp_outputs,
+    pgp_paths,
+    token_entry_text,
+    token_outputs,
+)
 
 
 # -- keys generate --------------------------------------------------------------------------
@@ -52,6 +60,10 @@ def _check_generate_args(args: argparse.Namespace) -> None:
         )
     elif args.kid and args.use == "both":
         raise UsageError("--kid names one key; give --use enc or --use sig with it")
+    if bool(args.pkcs11) != bool(args.pin_env or args.pin_file):
+        raise UsageError("--pkcs11 URI goes with --pin-env VAR or --pin-file FILE (the PIN)")
+    if args.pkcs11 and (args.passphrase_env or args.passphrase_file):
+        raise UsageError("a token key has no secret file to protect with a passphrase")
 
 
 def _uses(args: argparse.Namespace) -> tuple[str, ...]:
@@ -62,6 +74,21 @@ def _generate_outputs(
     args: argparse.Namespace, folder: Path, name: str, now: datetime
 ) -> tuple[list[Key], list[Output]]:
     """The new keys and their files (not yet written)."""
+    if args.pkcs11:
+        return token_outputs(
+            folder,
+            name,
+            codec=args.codec,
+            uri=args.pkcs11,
+            uid=args.uid,
+            uses=_uses(args),
+            kid=args.kid,
+            bits=args.bits,
+            days=args.days,
+            legacy=args.legacy,
+            pin_env=args.pin_env,
+            pin_file=args.pin_file,
+        )
     if args.codec == "pgp":
         key, outputs = pgp_outputs(
             folder,
@@ -139,7 +166,10 @@ def _cmd_generate(args: argparse.Namespace, ctx: Ctx) -> int:
     keys, outputs = _generate_outputs(args, folder, name, ctx.now)
     write_all(outputs, force=args.force)
     _print_generated(ctx, keys, outputs)
-    _print_next_steps(ctx, outputs)
+    if args.pkcs11:
+        ctx.out.write(token_entry_text(outputs[-1].path, args.pkcs11, args.pin_env, args.pin_file))
+    else:
+        _print_next_steps(ctx, outputs)
     return EXIT_OK
 
 
@@ -408,6 +438,15 @@ def _add_generate(commands: Commands) -> None:
     )
     gen.add_argument("--force", action="store_true", help="replace existing files")
     add_passphrase_options(gen, "a passphrase to protect the OpenPGP secret key")
+    gen.add_argument(
+        "--pkcs11",
+        metavar="URI",
+        help="make the key in this PKCS#11 token (pkcs11: URI; docs/hsm.md); "
+        "only the public file is written",
+    )
+    pin = gen.add_mutually_exclusive_group()
+    pin.add_argument("--pin-env", metavar="VAR", help="environment variable holding the PIN")
+    pin.add_argument("--pin-file", metavar="FILE", help="file holding the PIN")
     gen.set_defaults(run=_cmd_generate)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .._keys import Key, KeySet, KeyStatus
 from ..keystore import (
+    PassphraseRef,
     add_key,
     load_manifest,
     promote_key,
@@ -39,6 +40,14 @@ _Step = Callable[[Path, argparse.Namespace, Ctx], tuple[KeySet, str]]
 
 
 # -- keys rotate ----------------------------------------------------------------------------
+def _pin_ref(args: argparse.Namespace, base: Path) -> PassphraseRef | None:
+    """--pin-env / --pin-file as the manifest's reference (a file relative to ``base``)."""
+    if bool(args.pkcs11) != bool(args.pin_env or args.pin_file):
+        raise UsageError("--pkcs11 URI goes with --pin-env VAR or --pin-file FILE (the PIN)")
+    pin = argparse.Namespace(passphrase_env=args.pin_env, passphrase_file=args.pin_file)
+    return passphrase_ref(pin, base)
+
+
 def _add(manifest: Path, args: argparse.Namespace, ctx: Ctx) -> tuple[KeySet, str]:
     before = load_manifest(manifest)
     ks = add_key(
@@ -48,6 +57,8 @@ def _add(manifest: Path, args: argparse.Namespace, ctx: Ctx) -> tuple[KeySet, st
         status=KeyStatus.DISABLED if args.disabled else KeyStatus.ENABLED,
         passphrase=passphrase_ref(args, manifest.parent),
         use=args.use,
+        pkcs11=args.pkcs11,
+        pin=_pin_ref(args, manifest.parent),
     )
     kid = next(k for k in ks.kids if k not in before)
     return ks, (
@@ -190,6 +201,10 @@ def _add_rotate(commands: Commands) -> None:
     add.add_argument("--disabled", action="store_true", help="add it DISABLED")
     add.add_argument("--use", choices=("enc", "sig"), help="use of a PEM key")
     add_passphrase_options(add, "the key's passphrase (the manifest stores the reference)")
+    add.add_argument("--pkcs11", metavar="URI", help="KEYFILE is the public half of this token key")
+    pin = add.add_mutually_exclusive_group()
+    pin.add_argument("--pin-env", metavar="VAR", help="environment variable holding the PIN")
+    pin.add_argument("--pin-file", metavar="FILE", help="file holding the PIN")
     for name, text in (
         ("promote", "make KID the primary (it must be valid now)"),
         ("disable", "KID neither seals nor opens any more"),

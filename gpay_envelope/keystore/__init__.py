@@ -16,6 +16,7 @@ module                        gives
                               current `Keys`, swapped whole); the web adapters read it
 ``keystore.check``            `describe_key`, `check_key`, `check_keyset`: Google's key rules
 ``keystore.rotation``         `verify_rotation`: a new key tried inbound and outbound
+``keystore.tokens``           a manifest entry for a PKCS#11 token key (docs/hsm.md)
 ============================  ============================================================
 
 Everything is importable from ``gpay_envelope.keystore`` itself.

@@ -20,6 +20,7 @@ from .._keys import Key, KeySet, KeyStatus, utcnow
 from ..errors import KeyNotFound, KeySetError
 from .files import MAX_MANIFEST, detach_errors, read_capped, read_key_file, why
 from .manifest import Manifest, ManifestEntry, PassphraseRef, save_manifest
+from .tokens import token_entry
 
 __all__ = [
     "add_key",
@@ -168,22 +169,33 @@ def add_key(
     status: KeyStatus = KeyStatus.ENABLED,
     passphrase: PassphraseRef | None = None,
     use: str | None = None,
+    pkcs11: str | None = None,
+    pin: PassphraseRef | None = None,
 ) -> KeySet:
-    """Rotation stage "add": the new key opens at once; sealing still uses the primary."""
+    """Rotation stage "add": the new key opens at once; sealing still uses the primary.
+
+    A token key (docs/hsm.md): ``key_file`` is its public half, ``pkcs11`` the URI of its
+    private half and ``pin`` where its PIN comes from."""
 
     def change(
         m: Manifest, ks: KeySet, revoked: frozenset[str], base: Path
     ) -> tuple[Manifest, KeySet]:
-        ref = passphrase or m.passphrase
-        key = _load_one(key_file, codec=m.codec, kid=kid, passphrase=ref, base=base, use=use)
-        new = ks.with_key(key.with_status(status))
         entry = ManifestEntry(
             file=_relative(key_file, base),
-            kid=key.kid,
+            kid=kid,
             status=status,
             passphrase=passphrase,
             use=use,
+            pkcs11=pkcs11,
+            pin=pin,
         )
+        if pkcs11 is not None:
+            key = token_entry(entry, base, read_capped)
+        else:
+            ref = passphrase or m.passphrase
+            key = _load_one(key_file, codec=m.codec, kid=kid, passphrase=ref, base=base, use=use)
+        new = ks.with_key(key.with_status(status))
+        entry = replace(entry, kid=key.kid)
         return replace(m, keys=(*m.keys, entry)), new
 
     return _edit(path, change)

@@ -24,6 +24,9 @@ of code::
 - Passphrases are never written in a manifest: ``{"env": NAME}`` names an environment variable
   and ``{"file": PATH}`` a file holding it (one trailing newline is dropped). The top-level
   ``passphrase`` applies to every entry without its own. PEM entries may say ``"use"``.
+- A token key (docs/hsm.md) says ``"pkcs11": "pkcs11:token=...;object=..."``; its ``file``
+  is the public half (JWK or OpenPGP public key) and ``"pin"`` is ``{"env": NAME}`` or
+  ``{"file": PATH}`` like a passphrase: the PIN is never in a manifest.
 - ``environment`` (``"sandbox"`` / ``"production"``) and ``note`` are for people; Google's
   sandbox and production exchanges never share keys.
 
@@ -60,6 +63,7 @@ from .files import (
     why,
     without_revoked,
 )
+from .tokens import token_entry
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -81,7 +85,9 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch
 _TOP_MEMBERS: Final = frozenset(
     {"version", "codec", "environment", "primary", "passphrase", "keys", "note"}
 )
-_ENTRY_MEMBERS: Final = frozenset({"file", "kid", "status", "passphrase", "use", "note"})
+_ENTRY_MEMBERS: Final = frozenset(
+    {"file", "kid", "status", "passphrase", "use", "note", "pkcs11", "pin"}
+)
 
 
 # -- the manifest model ---------------------------------------------------------------------
@@ -163,6 +169,10 @@ class ManifestEntry:
     passphrase: PassphraseRef | None = None
     use: str | None = None
     note: str | None = None
+    #: A token key: the ``pkcs11:`` URI of its private half (``file`` is its public half)
+    #: and where its PIN comes from (never the PIN itself).
+    pkcs11: str | None = None
+    pin: PassphraseRef | None = None
 
     @classmethod
     def from_json(cls, value: object, where: str) -> ManifestEntry:
@@ -187,7 +197,11 @@ class ManifestEntry:
         note = value.get("note")
         if note is not None and not isinstance(note, str):
             raise KeySetError(f"{where}: 'note' must be a string")
-        ref = value.get("passphrase")
+        ref, uri, pin = value.get("passphrase"), value.get("pkcs11"), value.get("pin")
+        if uri is not None and (not isinstance(uri, str) or not uri.startswith("pkcs11:")):
+            raise KeySetError(f"{where}: 'pkcs11' must be a pkcs11: URI")
+        if pin is not None and uri is None:
+            raise KeySetError(f"{where}: 'pin' is for a token key ('pkcs11')")
         return cls(
             file=file,
             kid=kid,
@@ -195,6 +209,8 @@ class ManifestEntry:
             passphrase=None if ref is None else PassphraseRef.from_json(ref, where),
             use=use,
             note=note,
+            pkcs11=uri,
+            pin=None if pin is None else PassphraseRef.from_json(pin, f"{where}: pin"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -209,6 +225,10 @@ class ManifestEntry:
             out["use"] = self.use
         if self.note is not None:
             out["note"] = self.note
+        if self.pkcs11 is not None:
+            out["pkcs11"] = self.pkcs11
+        if self.pin is not None:
+            out["pin"] = self.pin.to_json()
         return out
 
 
@@ -270,7 +290,8 @@ class Manifest:
     def paths(self, base: Path) -> list[Path]:
         """Every file the manifest reads: key files, then passphrase files."""
         out = [base / e.file for e in self.keys]
-        for ref in (self.passphrase, *(e.passphrase for e in self.keys)):
+        refs = (*(e.passphrase for e in self.keys), *(e.pin for e in self.keys))
+        for ref in (self.passphrase, *refs):
             p = ref.path(base) if ref is not None else None
             if p is not None and p not in out:
                 out.append(p)
@@ -324,6 +345,9 @@ class Manifest:
 
     def _load_entry(self, entry: ManifestEntry, base: Path, read: Reader) -> tuple[str, Key | None]:
         """The kid one entry stands for, and its key (None when it is revoked)."""
+        if entry.pkcs11 is not None:
+            key = token_entry(entry, base, read)
+            return key.kid, key
         ref = entry.passphrase or self.passphrase
         passphrase = ref.resolve(base, read) if ref is not None else None
         try:

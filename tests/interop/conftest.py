@@ -163,6 +163,11 @@ def classify(item: pytest.Item) -> list[Row]:
         if func == "test_google_layout_with_strict_peers":
             dst = PEER_NAMES[_param(item, "consumer")]
             return [Row(dst, HARNESS, "BouncyCastle's Google layout (characterisation)")]
+    if module == "test_token_interop":
+        peer = "gpg" if "gpg" in func else "jwcrypto"
+        direction = PEER_TO_US if func.startswith("test_we_open") else US_TO_PEER
+        label = "PKCS#11 token key (SoftHSM2)"
+        return [Row(peer, direction, f"{label} [{pid}]" if pid else label)]
     if module == "test_tls_nginx":
         label = func.removeprefix("test_").replace("_", " ")
         return [Row(PEER_NAMES["nginx"], "TLS", f"{label} [{pid}]" if pid else label)]

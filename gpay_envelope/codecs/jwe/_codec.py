@@ -32,7 +32,13 @@ from joserfc.errors import JoseError
 from ... import _rotation
 from ..._b64 import b64url_decode
 from ..._keys import Key
-from ...errors import InvalidEnvelope, InvalidSignature, SealError, UnsupportedCodec
+from ...errors import (
+    InvalidEnvelope,
+    InvalidSignature,
+    KeyUnavailable,
+    SealError,
+    UnsupportedCodec,
+)
 from .._protocol import OpenRequest, OpenResult, SealRequest
 from . import _joserfc as jx
 from ._algs import (
@@ -199,6 +205,8 @@ def _decrypt(
                 jx.perform_decrypt(obj, registry)
             except jx.AfterAuth:
                 raise InvalidEnvelope from None
+            except KeyUnavailable:
+                raise  # the token is gone: not a verdict on the envelope
             except Exception:  # noqa: S112 - a wrong key; every failure looks the same
                 continue
             return key

@@ -57,12 +57,19 @@ class JWKMaterial:
     Built once when the key is loaded, so no operation re-parses or re-validates the key.
     """
 
-    __slots__ = ("jose", "native")
+    __slots__ = ("held", "jose", "native")
 
-    def __init__(self, native: Native) -> None:
+    def __init__(self, native: Native, *, held: RSAPrivateOps | None = None) -> None:
+        # ``held``: a private half kept outside the process (a token key), with ``native``
+        # its public half; joserfc reaches it through `_HeldRSAKey.get_op_key`.
         self.native = native
+        self.held = held
         self.jose: RSAKey | ECKey
-        if isinstance(native, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        if held is not None:
+            if not isinstance(native, rsa.RSAPublicKey):
+                raise KeySetError("a key held outside the process is given by its public half")
+            self.jose = _HeldRSAKey(native, held)
+        elif isinstance(native, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
             self.jose = RSAKey(native, native)
         else:
             if not isinstance(native.curve, ec.SECP256R1):
@@ -71,7 +78,9 @@ class JWKMaterial:
 
     @property
     def has_secret(self) -> bool:
-        return isinstance(self.native, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey))
+        return self.held is not None or isinstance(
+            self.native, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)
+        )
 
     @property
     def kty(self) -> str:
@@ -90,12 +99,16 @@ class JWKMaterial:
         """The RSA private half, seen through the one private-key interface (None for a
         public or an EC key). joserfc reaches the same object through ``get_op_key``."""
         native = self.native
+        if self.held is not None:
+            return self.held
         return native if isinstance(native, rsa.RSAPrivateKey) else None
 
     def check_binding(self, kid: str, use: str | None, algorithms: frozenset[str]) -> None:
         check_binding(kid, self.kty, use, algorithms)
 
     def public(self) -> JWKMaterial:
+        if self.held is not None:
+            return JWKMaterial(self.native)
         if isinstance(self.native, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
             return JWKMaterial(self.native.public_key())
         return self
@@ -115,6 +128,32 @@ class JWKMaterial:
         if self.has_secret:
             raise TypeError("refusing to pickle key material that holds secret material")
         raise TypeError("key material is not pickled; export the key with to_jwk()")
+
+
+class _HeldRSAKey(RSAKey):
+    """joserfc's RSA key for a private half held outside the process: the public numbers
+    for everything joserfc reads, the held object for the private operations."""
+
+    def __init__(self, public: rsa.RSAPublicKey, held: RSAPrivateOps) -> None:
+        super().__init__(public, public)
+        self._held = held
+        self._public_jwk = RSAKey(public, public).dict_value
+
+    @property
+    def is_private(self) -> bool:
+        # joserfc allows the private operations (sign, decrypt) only on a private key.
+        return True
+
+    @property
+    def dict_value(self) -> Any:
+        # Only public members exist here: the private numbers never leave the token.
+        return self._public_jwk
+
+    def get_op_key(self, operation: Any) -> Any:
+        self.check_key_op(operation)
+        if self.operation_registry[operation].private:
+            return self._held
+        return self.public_key
 
 
 def _default_algorithms(kty: str, use: str | None, legacy: bool) -> tuple[str, ...]:
@@ -342,6 +381,8 @@ def key_to_jwk(key: Key, *, include_private: bool = False) -> dict[str, Any]:
     material = key.material
     if not isinstance(material, JWKMaterial):
         raise KeySetError(f"key {key.kid!r} is not a JWK key")
+    if include_private and material.held is not None:
+        raise KeySetError(f"key {key.kid!r} is held in a token; its private half stays there")
     out: dict[str, Any] = dict(material.jose.as_dict(private=include_private and key.has_secret))
     out["kid"] = key.kid
     if key.use is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ._advertised import advertised_findings
 from ._codec import PROFILES, PGPCodec
-from ._keys import KeyPart
+from ._keys import KeyPart, build_public_key
 from ._load import OPENPGP, generate_pgp_key, key_to_pgp, keys_from_pgp, split_revoked
 from ._material import PGPMaterial
 
@@ -20,6 +20,7 @@ __all__ = [
     "PGPCodec",
     "PGPMaterial",
     "advertised_findings",
+    "build_public_key",
     "generate_pgp_key",
     "key_to_pgp",
     "keys_from_pgp",

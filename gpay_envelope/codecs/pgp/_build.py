@@ -6,10 +6,11 @@ import struct
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..._keyops import RSAPrivateOps
 from . import wire as op
 from ._selfsig import fingerprint, framed, uid_prefix
 
-__all__ = ["build_secret_key", "public_key_body", "secret_key_body"]
+__all__ = ["build_public_key", "build_secret_key", "public_key_body", "secret_key_body"]
 
 
 def public_key_body(key: rsa.RSAPublicKey, created: int) -> bytes:
@@ -45,8 +46,47 @@ def build_secret_key(
     """A transferable secret key: primary (certify, sign) with one user id, one encryption
     subkey; SHA384 self-signatures; both expire ``expires_after`` seconds after ``created``;
     preferences AES256/AES192/AES128, SHA384/SHA512/SHA256, ZIP/ZLIB/uncompressed, MDC."""
+    return _build(
+        uid=uid,
+        primary=primary,
+        subkey=subkey.public_key(),
+        created=created,
+        expires_after=expires_after,
+        secrets=(secret_key_body(primary, created), secret_key_body(subkey, created)),
+    )
+
+
+def build_public_key(
+    *,
+    uid: str,
+    primary: RSAPrivateOps,
+    subkey: rsa.RSAPublicKey,
+    created: int,
+    expires_after: int,
+) -> bytes:
+    """The transferable public key of `build_secret_key`, its self-signatures made by
+    ``primary``'s private half wherever it is held (a token key signs in the token)."""
+    return _build(
+        uid=uid,
+        primary=primary,
+        subkey=subkey,
+        created=created,
+        expires_after=expires_after,
+        secrets=None,
+    )
+
+
+def _build(
+    *,
+    uid: str,
+    primary: RSAPrivateOps,
+    subkey: rsa.RSAPublicKey,
+    created: int,
+    expires_after: int,
+    secrets: tuple[bytes, bytes] | None,
+) -> bytes:
     pub = public_key_body(primary.public_key(), created)
-    sub_pub = public_key_body(subkey.public_key(), created)
+    sub_pub = public_key_body(subkey, created)
     fpr = fingerprint(pub)
     when = struct.pack(">I", created)
     expiry = struct.pack(">I", expires_after)
@@ -86,12 +126,18 @@ def build_secret_key(
         unhashed=unhashed,
         data=(framed(pub), framed(sub_pub)),
     )
+    if secrets is None:
+        key_packet = op.packet(op.TAG_PUBLIC_KEY, pub)
+        sub_packet = op.packet(op.TAG_PUBLIC_SUBKEY, sub_pub)
+    else:
+        key_packet = op.packet(op.TAG_SECRET_KEY, secrets[0])
+        sub_packet = op.packet(op.TAG_SECRET_SUBKEY, secrets[1])
     return b"".join(
         (
-            op.packet(op.TAG_SECRET_KEY, secret_key_body(primary, created)),
+            key_packet,
             op.packet(op.TAG_USER_ID, uid_bytes),
             op.packet(op.TAG_SIGNATURE, cert),
-            op.packet(op.TAG_SECRET_SUBKEY, secret_key_body(subkey, created)),
+            sub_packet,
             op.packet(op.TAG_SIGNATURE, binding),
         )
     )

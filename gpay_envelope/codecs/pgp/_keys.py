@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ..._policy import MAX_RSA_BITS, MIN_RSA_BITS
 from ...errors import KeyRevoked, KeySetError
 from . import wire as op
-from ._build import build_secret_key, public_key_body, secret_key_body
+from ._build import build_public_key, build_secret_key, public_key_body, secret_key_body
 from ._selfsig import (
     Primary,
     current,
@@ -57,6 +57,7 @@ __all__ = [
     "CLOCK_SKEW",
     "KeyPart",
     "ParsedKey",
+    "build_public_key",
     "build_secret_key",
     "fingerprint",
     "parse_keys",

@@ -67,6 +67,10 @@ class PGPMaterial:
         public = ParsedKey(p.primary, p.subkeys, p.user_ids, p.public_blob, None, p.preferences)
         return PGPMaterial(public, {})
 
+    def with_secrets(self, secrets: Mapping[bytes, RSAPrivateOps]) -> PGPMaterial:
+        """The same public key with private halves held elsewhere (a token), by key id."""
+        return PGPMaterial(self.public()._parsed, secrets)
+
     # -- for the codec ----------------------------------------------------------------------
     @property
     def fingerprint(self) -> str:
