@@ -45,6 +45,9 @@ PEER_NAMES = {
     "gpg": "gpg",
     "jwcrypto": "jwcrypto",
     "nginx": "nginx (TLS probe)",
+    "openpgp5": "OpenPGP.js 5",
+    "openpgp6": "OpenPGP.js 6",
+    "sequoia": "Sequoia (pysequoia)",
 }
 US_TO_PEER = "we seal → peer opens"
 PEER_TO_US = "peer seals → we open"
@@ -59,6 +62,8 @@ NOTES = {
     "rnp": "rnp exits 0 when no signature verified; the tests read its report.",
     "BouncyCastle": "tests/interop/bc/BcPeer.java plays Google's side (Google's partner "
     "samples are BouncyCastle programs), in Google's sample layout and in RFC nesting.",
+    "OpenPGP.js 6": "Keys made with aeadProtect advertise SEIPD v2: OpenPGP.js 6 then sends "
+    "v6 PKESK + SEIPD v2, which the tests check in the packet list.",
     "gpg": "Includes the weak-algorithm cases of tests/codecs/pgp/test_pgp_weak_algorithms.py "
     "(SHA-1, MD5, CAST5, 3DES, IDEA, Camellia and SED must be refused).",
 }
@@ -119,6 +124,35 @@ def _weak_gpg_case(item: pytest.Item) -> str:
     return f"gpg {' '.join(extra)}: {verdict}"
 
 
+_NEW_PGP_PEER_TESTS = {
+    "test_public_keys_load": (KEYS, "its public key loads"),
+    "test_secret_keys_load": (KEYS, "its secret key loads"),
+    "test_sequoia_keys_load": (KEYS, "its secret and public keys load"),
+    "test_aead_protected_secret_keys_are_refused_clearly": (
+        KEYS, "AEAD-protected secret key: refused (KeySetError)"),
+    "test_sequoia_v6_keys_are_refused": (KEYS, "v6 key: refused (KeySetError)"),
+    "test_we_open_what_openpgpjs_seals": (PEER_TO_US, "signed and encrypted to its key"),
+    "test_we_open_what_sequoia_seals": (PEER_TO_US, "v6 PKESK + SEIPD v2 (OCB), signed"),
+    "test_openpgpjs_opens_and_verifies_what_we_seal": (US_TO_PEER, "decrypts and verifies"),
+    "test_sequoia_opens_and_verifies_what_we_seal": (US_TO_PEER, "decrypts and verifies"),
+    "test_openpgpjs_refuses_a_signature_it_cannot_check": (HARNESS, "unknown signer: none"),
+    "test_sequoia_refuses_a_signature_it_cannot_check": (HARNESS, "unknown signer: refused"),
+}  # fmt: skip
+
+
+def _new_pgp_peer_row(module: str, func: str, item: pytest.Item) -> Row:
+    """OpenPGP.js (per library and key kind) and Sequoia (per RSA size), keys they made."""
+    direction, label = _NEW_PGP_PEER_TESTS.get(func, ("?", func))
+    kind = _param(item, "kind")
+    if module == "test_pgp_sequoia":
+        suite = _param(item, "suite")
+        return Row(PEER_NAMES["sequoia"], direction, f"{label} [{suite}]" if suite else label)
+    lib = kind[0] if kind else "openpgp6"
+    flags = (("passphrase", bool(kind and kind[1])), ("aeadProtect", bool(kind and kind[2])))
+    key = ", ".join(word for word, on in flags if on)
+    return Row(PEER_NAMES[lib], direction, f"{label} [{key or 'plain key'}]")
+
+
 def classify(item: pytest.Item) -> list[Row]:
     """The report rows of one interop test (several when one test covers several peers)."""
     module = item.path.stem
@@ -168,6 +202,8 @@ def classify(item: pytest.Item) -> list[Row]:
         direction = PEER_TO_US if func.startswith("test_we_open") else US_TO_PEER
         label = "PKCS#11 token key (SoftHSM2)"
         return [Row(peer, direction, f"{label} [{pid}]" if pid else label)]
+    if module in ("test_pgp_openpgpjs", "test_pgp_sequoia"):
+        return [_new_pgp_peer_row(module, func, item)]
     if module == "test_tls_nginx":
         label = func.removeprefix("test_").replace("_", " ")
         return [Row(PEER_NAMES["nginx"], "TLS", f"{label} [{pid}]" if pid else label)]
@@ -223,6 +259,8 @@ def versions() -> dict[str, str]:
         f"bcpg {_jar_version('/usr/share/java/bcpg.jar')}, {_first_line(['java', '-version'])}",
         "node": _first_line(["node", "--version"]),
         "jose 4 / jose 6": f"{_package_json('jose4')} / {_package_json('jose6')}",
+        "OpenPGP.js 5 / 6": f"{_package_json('openpgp5')} / {_package_json('openpgp6')}",
+        "pysequoia": _python_dist("pysequoia"),
         "jwcrypto": _python_dist("jwcrypto"),
         "nginx": _first_line(["nginx", "-v"]),
     }

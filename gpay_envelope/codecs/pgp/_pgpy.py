@@ -139,8 +139,15 @@ def _unlock(
     pgpy = load_pgpy()
     out: dict[bytes, rsa.RSAPrivateKey] = {}
     with _quiet():
+        blob = _key_packets(parsed.secret_blob)
+        if _aead_protected(blob):
+            return {}, (
+                f"{what} is protected with AEAD (S2K usage 253, RFC 9580), which this version "
+                "does not read: export it with the usual protection (OpenPGP.js: without "
+                "aeadProtect; gpg, sq: their default)"
+            )
         try:
-            key, _ = pgpy.PGPKey.from_blob(_key_packets(parsed.secret_blob))
+            key, _ = pgpy.PGPKey.from_blob(blob)
         except Exception:
             return {}, f"{what}: the secret key could not be read"
         pieces = [key, *key.subkeys.values()]
@@ -177,6 +184,23 @@ def _key_packets(blob: bytes) -> bytes:
     packets = op.read_packets(blob, max_packets=MAX_KEY_PACKETS)
     keep = (op.TAG_SECRET_KEY, op.TAG_SECRET_SUBKEY)
     return b"".join(op.packet(tag, body) for tag, body in packets if tag in keep)
+
+
+#: The S2K usage octet of a secret key packet protected with AEAD (RFC 9580 3.7.2.1).
+_S2K_USAGE_AEAD = 253
+
+
+def _aead_protected(blob: bytes) -> bool:
+    """Whether any secret (sub)key packet of ``blob`` is AEAD-protected: pgpy 0.6 would call
+    that a wrong passphrase."""
+    for _tag, body in op.read_packets(blob, max_packets=MAX_KEY_PACKETS):
+        # Version, creation time, algorithm, then the two RSA public MPIs (checked by _keys).
+        pos = 6
+        for _ in range(2):
+            _value, pos = op.read_mpi(body, pos)
+        if body[pos : pos + 1] == bytes((_S2K_USAGE_AEAD,)):
+            return True
+    return False
 
 
 def _is_stub(pgpy: types.ModuleType, s2k: Any) -> bool:
