@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ...errors import KeySetError
 from . import wire as op
-from ._keys import MAX_KEY_PACKETS, ParsedKey
+from ._keys import MAX_KEY_PACKETS, ParsedKey, _read_public
 
 __all__ = ["load_pgpy", "needed_names", "protect", "secret_keys"]
 
@@ -194,11 +194,12 @@ def _aead_protected(blob: bytes) -> bool:
     """Whether any secret (sub)key packet of ``blob`` is AEAD-protected: pgpy 0.6 would call
     that a wrong passphrase."""
     for _tag, body in op.read_packets(blob, max_packets=MAX_KEY_PACKETS):
-        # Version, creation time, algorithm, then the two RSA public MPIs (checked by _keys).
-        pos = 6
-        for _ in range(2):
-            _value, pos = op.read_mpi(body, pos)
-        if body[pos : pos + 1] == bytes((_S2K_USAGE_AEAD,)):
+        # The S2K usage octet follows the public part; subkeys of other algorithms are not
+        # ours to read (`_keys` leaves them out), whatever protects them.
+        raw = _read_public(body, "a secret key")
+        if raw is not None and body[raw.public_len : raw.public_len + 1] == bytes(
+            (_S2K_USAGE_AEAD,)
+        ):
             return True
     return False
 
