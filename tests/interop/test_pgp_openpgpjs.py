@@ -181,31 +181,9 @@ def test_we_open_what_openpgpjs_seals(kind) -> None:
         assert result.algorithms[2] in ("OCB", "GCM", "EAX")
 
 
-@pytest.mark.parametrize("kind", LOADABLE, ids=[_kind_id(*k) for k in LOADABLE])
-def test_openpgpjs_opens_and_verifies_what_we_seal(kind) -> None:
-    made = made_keys()[_kind_id(*kind)]
-    recipient = ge.KeySet.from_pgp([made.public])
-    signer = ge.KeySet([our_key()], primary=our_key().kid)
-    env = ge.seal(MSG, recipients=recipient, signer=signer, codec="pgp")
-    job = {
-        "id": "d",
-        "lib": made.lib,
-        "op": "decrypt",
-        "message": base64.b64encode(b64url_decode(env)).decode(),
-        "secret": made.secret,
-        "passphrase": made.passphrase,
-        "verify": [key_to_pgp(our_key()).decode()],
-    }
-    r = run_peer([job])["d"]
-    assert r["ok"], r
-    assert base64.b64decode(r["plaintext"]) == MSG
-    part, _ = our_key().material.signing_part(int(time.time()))  # type: ignore[attr-defined]
-    assert r["verified"] == [part.keyid.hex().upper()]
-
-
-def test_openpgpjs_refuses_a_signature_it_cannot_check() -> None:
-    """The harness can fail: without our public key, OpenPGP.js verifies nothing."""
-    made = made_keys()[_kind_id("openpgp6", False, False)]
+def _peer_opens_ours(made: Made, verify: list[str]) -> dict[str, Any]:
+    """MSG sealed to ``made``'s public key and signed by our key, decrypted by OpenPGP.js with
+    ``made``'s secret key, checking signatures against ``verify``."""
     signer = ge.KeySet([our_key()], primary=our_key().kid)
     env = ge.seal(MSG, recipients=ge.KeySet.from_pgp([made.public]), signer=signer, codec="pgp")
     job = {
@@ -214,8 +192,24 @@ def test_openpgpjs_refuses_a_signature_it_cannot_check() -> None:
         "op": "decrypt",
         "message": base64.b64encode(b64url_decode(env)).decode(),
         "secret": made.secret,
-        "passphrase": None,
-        "verify": [made.public],
+        "passphrase": made.passphrase,
+        "verify": verify,
     }
     r = run_peer([job])["d"]
-    assert r["ok"] and r["verified"] == []
+    assert r["ok"], r
+    assert base64.b64decode(r["plaintext"]) == MSG
+    return r
+
+
+@pytest.mark.parametrize("kind", LOADABLE, ids=[_kind_id(*k) for k in LOADABLE])
+def test_openpgpjs_opens_and_verifies_what_we_seal(kind) -> None:
+    made = made_keys()[_kind_id(*kind)]
+    r = _peer_opens_ours(made, [key_to_pgp(our_key()).decode()])
+    part, _ = our_key().material.signing_part(int(time.time()))  # type: ignore[attr-defined]
+    assert r["verified"] == [part.keyid.hex().upper()]
+
+
+def test_openpgpjs_refuses_a_signature_it_cannot_check() -> None:
+    """The harness can fail: without our public key, OpenPGP.js verifies nothing."""
+    made = made_keys()[_kind_id("openpgp6", False, False)]
+    assert _peer_opens_ours(made, [made.public])["verified"] == []
