@@ -105,9 +105,8 @@ class EnvelopeMiddleware(ServerMiddleware[GetResponse]):
         edit.apply_to_environ(request.META)
         request.META[ENVIRON_KEY] = result
         request.content_type, request.content_params = _content_type(request.META)
-        # The view reads the plaintext as request.body or request.read(): Django keeps the
-        # body in these two attributes, and this is how a request gets a new one.
-        request._body = result.plaintext
+        # The view reads the plaintext as request.body or request.read(): both read Django's
+        # request stream until it is read once, which is how a request gets a new body.
         request._stream = io.BytesIO(result.plaintext)
         request._read_started = False
 
