@@ -24,10 +24,12 @@ and ``paths`` are `envelope_route`'s.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
-from fastapi.routing import APIRoute
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute, request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..codecs import DEFAULT_LIMITS, CodecRegistry, Limits, OpenResult
 from ._common import KeyProvider
@@ -67,13 +69,34 @@ def envelope_route(
     Engine(**options)  # the checks the middleware makes, before any route exists
 
     class EnvelopeRoute(APIRoute):
-        """An ``APIRoute`` served through the ASGI ``EnvelopeMiddleware``."""
+        """An ``APIRoute`` whose whole exchange runs through the ASGI ``EnvelopeMiddleware``."""
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.app = EnvelopeMiddleware(self.app, **options)
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            # FastAPI builds a route's ASGI app from this handler, for the route itself and
+            # for each router it is included in, so wrapping here covers every way it is
+            # served. The handler reads nothing: it answers with the middleware around the
+            # route's own app, which opens the body, runs FastAPI's parsing, dependencies and
+            # error handlers on the plaintext, and seals what they answer.
+            inner = EnvelopeMiddleware(request_response(super().get_route_handler()), **options)
+
+            async def handler(request: Request) -> Response:
+                return _Exchange(inner)
+
+            return handler
 
     return EnvelopeRoute
+
+
+class _Exchange(Response):
+    """A "response" that serves the whole request with ``app``: the body is still unread when
+    FastAPI calls it with the request's scope, receive and send."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__()
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
 
 
 def opened_envelope(request: Request) -> OpenResult:
