@@ -162,3 +162,17 @@ def test_a_manifest_that_does_not_load_stops_the_set_up(
     manifests["senders"].write_text("{not json")
     with pytest.raises(KeySetError, match=r"senders\.keyset\.json"):
         GpayEnvelope(flask_app(**config_of(manifests)))
+
+
+def test_the_config_can_come_from_environment_variables(
+    manifests: dict[str, Path], client_keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in config_of(manifests).items():
+        monkeypatch.setenv(f"FLASK_GPAY_ENVELOPE_{name}", value)
+    monkeypatch.setenv("FLASK_GPAY_ENVELOPE_PATHS", '["/echo"]')  # JSON, as Flask reads it
+    app = flask_app()
+    app.config.from_prefixed_env()
+    GpayEnvelope(app)
+    assert GpayEnvelope.settings(app).paths == ("/echo",)
+    assert post(app, "/echo", seal_for_server(client_keys)).status_code == 200
+    assert post(app, "/refuse", b"not sealed").status_code == 403  # not a protected path

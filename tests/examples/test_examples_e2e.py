@@ -173,6 +173,8 @@ def test_the_jwe_service_serves_and_follows_a_rotation(
             "google-enc", ["partner-2026-sig"],
         )
         assert "decrypted with partner-2026-enc" in log.read_text()
+        # --host is not given: the default listens on loopback only.
+        assert f"https://127.0.0.1:{port}" in log.read_text()
 
         setup("4. Rotate, without a restart", folder)
         rotated = command("4. Rotate, without a restart", "google_client.py")
