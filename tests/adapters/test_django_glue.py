@@ -7,6 +7,7 @@ Client builds the middleware afresh for each Client, so it reads the overridden 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,9 +113,15 @@ def test_a_streamed_response_is_sealed_whole_and_keeps_its_cookies(
     )
 
 
-def test_rejections_and_unprotected_paths(configured: dict[str, Any]) -> None:
+def test_rejections_and_unprotected_paths(
+    configured: dict[str, Any], client_keys: Keys, partner: JWEParty
+) -> None:
     plain = post("/echo", PAYLOAD)
     assert (plain.status_code, plain.content) == (400, b"invalid envelope\n")
+    # Sealed to the partner, but signed by a key the partner does not trust as Google's.
+    untrusted = dataclasses.replace(client_keys, signer=partner.signer)
+    unsigned = post("/echo", seal_for_server(untrusted))
+    assert (unsigned.status_code, unsigned.content) == (401, b"invalid signature\n")
     health = Client().get("/health")
     assert (health.status_code, health.content) == (200, b"ok")
 
