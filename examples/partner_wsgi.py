@@ -72,7 +72,7 @@ class TLSServer(ThreadingMixIn, WSGIServer):
             log.warning("TLS handshake with %s failed: %s", client_address[0], exc)
             return
         with conn:
-            self.RequestHandlerClass(conn, client_address, self)
+            self.RequestHandlerClass(conn, client_address, self)  # type: ignore[arg-type]
 
 
 def main() -> None:
