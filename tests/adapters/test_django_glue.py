@@ -18,7 +18,6 @@ import pytest
 from adapter_harness import (
     JOSE,
     PAYLOAD,
-    client_view,
     open_from_server,
     seal_for_server,
     server_view,
@@ -68,10 +67,6 @@ def health(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [path("echo", echo), path("stream", stream), path("health", health)]
 
-
-@pytest.fixture(scope="module")
-def client_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return client_view(partner, google)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from adapter_harness import JOSE, client_view, open_from_server, seal_for_server, server_view
+from adapter_harness import JOSE, open_from_server, seal_for_server, server_view
 from conftest import JWEParty
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
@@ -43,10 +43,6 @@ def fastapi_app(keys: Keys) -> FastAPI:
 
     return app
 
-
-@pytest.fixture(scope="module")
-def client_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return client_view(partner, google)
 
 
 @pytest.fixture(scope="module")

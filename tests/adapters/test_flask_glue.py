@@ -10,10 +10,8 @@ import pytest
 from adapter_harness import (
     JOSE,
     PAYLOAD,
-    client_view,
     open_from_server,
     seal_for_server,
-    server_view,
 )
 from conftest import JWEParty
 from flask import Flask, abort, request
@@ -22,16 +20,6 @@ from glue_keys import add_identity, config_of, write_manifests
 from gpay_envelope.adapters import KeyHolder, Keys, PathConfigError
 from gpay_envelope.adapters.flask import GpayEnvelope, SettingsError, open_result
 from gpay_envelope.errors import KeySetError
-
-
-@pytest.fixture(scope="module")
-def server_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return server_view(partner, google)
-
-
-@pytest.fixture(scope="module")
-def client_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return client_view(partner, google)
 
 
 @pytest.fixture
