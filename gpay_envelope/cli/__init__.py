@@ -86,4 +86,13 @@ def main(
         where = f"{exc.filename}: " if exc.filename else ""
         ctx.err.write(f"gpay-envelope: {where}{exc.strerror or exc}\n")
         return EXIT_INVALID
+    except UnicodeError as exc:  # its arguments hold the bytes: name the type only
+        ctx.err.write(f"gpay-envelope: error: {type(exc).__name__} in the input\n")
+        return EXIT_USAGE
+    except (TypeError, ValueError) as exc:  # the library's answer to a misuse
+        ctx.err.write(f"gpay-envelope: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        ctx.err.write("gpay-envelope: interrupted\n")
+        return 130
     return code

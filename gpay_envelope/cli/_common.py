@@ -89,6 +89,32 @@ def print_manifest_state(ctx: Ctx, manifest: Path, ks: KeySet) -> None:
     rows_table(rows, ctx.out)
 
 
+# -- parsers --------------------------------------------------------------------------------
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped as usual; an epilog that starts with "examples:" kept as written,
+    one command a line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return text
+        return super()._fill_text(text, width, indent)
+
+
+def examples(*lines: str) -> str:
+    """An "examples:" epilog, one command (or "# comment") a line."""
+    return "examples:\n" + "".join(f"  {line}\n" for line in lines)
+
+
+def add_command(
+    commands: Commands, name: str, *, help: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """A command with its one-line ``help`` (in the group's list), a ``description`` and an
+    examples ``epilog`` (made by `examples`)."""
+    return commands.add_parser(
+        name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter
+    )
+
+
 # -- argument types and options -------------------------------------------------------------
 def at(text: str) -> datetime:
     """``--at``: an ISO date or date-time; a naive value is UTC."""
@@ -159,6 +185,15 @@ def write_new(path: Path, data: bytes, mode: int, *, force: bool) -> None:
     finally:
         if fd != -1:
             os.close(fd)
+
+
+def write_output_file(path: Path, data: bytes, mode: int) -> None:
+    """Replace ``path`` with ``data`` (``-o``); an error names ``path``, not the temporary
+    file written next to it."""
+    try:
+        atomic_write(path, data, mode=mode)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
 
 
 @dataclass(frozen=True)
