@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,8 +15,8 @@ from typing import BinaryIO, TextIO, TypeAlias
 from .._keys import KeySet, KeyStatus, utcnow
 from .._policy import MAX_LIFETIME_DAYS
 from ..errors import KeySetError
-from ..keystore import PassphraseRef, read_manifest
-from ..keystore.files import atomic_write
+from ..keystore import PassphraseRef, is_manifest, read_manifest
+from ..keystore.files import atomic_write, naming_source
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -160,10 +160,36 @@ def passphrase_ref(args: argparse.Namespace, base: Path | None = None) -> Passph
     return None
 
 
+def passphrase_flag(args: argparse.Namespace) -> str | None:
+    """The passphrase option given, as typed (``--passphrase-env VAR``), or None."""
+    if getattr(args, "passphrase_env", None):
+        return f"--passphrase-env {args.passphrase_env}"
+    if getattr(args, "passphrase_file", None):
+        return f"--passphrase-file {args.passphrase_file}"
+    return None
+
+
 def passphrase(args: argparse.Namespace) -> str | None:
-    """The passphrase the options point to (a file relative to the working directory)."""
+    """The passphrase the options point to (a file relative to the working directory); an
+    unset variable or an empty file is a usage error naming the option."""
     ref = passphrase_ref(args)
-    return None if ref is None else ref.resolve(Path.cwd())
+    try:
+        return None if ref is None else ref.resolve(Path.cwd())
+    except KeySetError as exc:
+        raise UsageError(f"{passphrase_flag(args)}: {exc}") from None
+
+
+@contextlib.contextmanager
+def naming_passphrase(args: argparse.Namespace, path: Path) -> Iterator[None]:
+    """Loading the plain key file ``path``: a failure names the file and the passphrase
+    option tried (a manifest names its own passphrases, and its errors say which)."""
+    try:
+        yield
+    except KeySetError as exc:
+        flag = passphrase_flag(args)
+        if flag is None or is_manifest(path):
+            raise
+        raise naming_source(exc, str(path), flag) from None
 
 
 # -- writing files --------------------------------------------------------------------------

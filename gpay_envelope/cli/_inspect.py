@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._keys import KeySet
-from ..errors import EnvelopeError
+from ..errors import EnvelopeError, KeySetError
 from ..keystore import Finding, KeyInfo, describe_key, is_manifest, read_key_file, read_manifest
+from ..keystore.files import naming_source
 
 
 @dataclass
@@ -85,9 +86,14 @@ def _load_manifest(src: Source) -> None:
     src.keyset = keyset
 
 
-def _load_key_file(src: Source, passphrase: str | None) -> None:
+def _load_key_file(src: Source, passphrase: str | None, flag: str | None) -> None:
     path = src.path
-    keys = read_key_file(path, passphrase=passphrase)
+    try:
+        keys = read_key_file(path, passphrase=passphrase)
+    except KeySetError as exc:
+        if flag is None:
+            raise
+        raise naming_source(exc, str(path), flag) from None
     src.keyset = KeySet(keys, primary=keys[0].kid)
     for k in keys:
         src.files[k.kid] = path.name
@@ -95,14 +101,15 @@ def _load_key_file(src: Source, passphrase: str | None) -> None:
         src.extra += mode_findings(path, secret=True, kid=None, label="secret key file")
 
 
-def load_source(path: Path, passphrase: str | None) -> Source:
-    """Read ``path`` as a manifest or a key file; a failure is kept in ``error``, not raised."""
+def load_source(path: Path, passphrase: str | None, flag: str | None = None) -> Source:
+    """Read ``path`` as a manifest or a key file; a failure is kept in ``error``, not raised.
+    ``flag`` is the passphrase option given (for a key file's error)."""
     src = Source(path)
     try:
         if is_manifest(path):
             _load_manifest(src)
         else:
-            _load_key_file(src, passphrase)
+            _load_key_file(src, passphrase, flag)
     except EnvelopeError as exc:
         src.error = str(exc)
     except OSError as exc:

@@ -22,6 +22,7 @@ from ._common import (
     add_command,
     add_passphrase_options,
     examples,
+    naming_passphrase,
     passphrase,
     write_output_file,
 )
@@ -37,7 +38,10 @@ def _merged(
 ) -> KeySet:
     """The keys of every file in ``paths``, as one set (the first file's primary first)."""
     secret = passphrase(args)
-    sets = [(p, load_keyset(p, passphrase=secret)) for p in paths]
+    sets = []
+    for path in paths:
+        with naming_passphrase(args, Path(path)):
+            sets.append((path, load_keyset(path, passphrase=secret)))
     for path, ks in sets:
         if codec is not None and ks.codec != codec:
             raise UsageError(f"{label} {path} holds {ks.codec} keys, but the codec is {codec}")

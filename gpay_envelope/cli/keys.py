@@ -27,6 +27,7 @@ from ._common import (
     days,
     expiry_cell,
     passphrase,
+    passphrase_flag,
     passphrase_ref,
     print_manifest_state,
     refuse_existing,
@@ -176,7 +177,7 @@ def _cmd_generate(args: argparse.Namespace, ctx: Ctx) -> int:
 # -- keys list / show -----------------------------------------------------------------------
 def _sources(args: argparse.Namespace) -> list[Source]:
     secret = passphrase(args)
-    return [load_source(Path(p), secret) for p in args.files]
+    return [load_source(Path(p), secret, passphrase_flag(args)) for p in args.files]
 
 
 def _exit_code(sources: Sequence[Source]) -> int:

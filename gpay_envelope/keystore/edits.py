@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .._keys import Key, KeySet, KeyStatus, utcnow
 from ..errors import KeyNotFound, KeySetError
-from .files import MAX_MANIFEST, detach_errors, read_capped, read_key_file, why
+from .files import MAX_MANIFEST, detach_errors, naming_source, read_capped, read_key_file, why
 from .locking import edit_lock
 from .manifest import Manifest, ManifestEntry, PassphraseRef, save_manifest
 from .tokens import token_entry
@@ -125,8 +125,13 @@ def _load_one(
     base: Path,
     use: str | None = None,
 ) -> Key:
-    secret = passphrase.resolve(base) if passphrase is not None else None
-    keys = read_key_file(key_file, codec=codec, passphrase=secret, kid=kid, use=use)
+    try:
+        secret = passphrase.resolve(base) if passphrase is not None else None
+        keys = read_key_file(key_file, codec=codec, passphrase=secret, kid=kid, use=use)
+    except KeySetError as exc:
+        if passphrase is None:
+            raise
+        raise naming_source(exc, str(key_file), passphrase.source) from None
     if kid is not None:
         keys = [k for k in keys if k.kid == kid]
         if not keys:
