@@ -47,9 +47,10 @@ def tests(session: nox.Session) -> None:
     session.chdir(ROOT)
     session.install(".[dev]")
     # The tests must exercise the installed copy, not the source tree next to them.
-    where = session.run("python", "-c", "import gpay_envelope; print(gpay_envelope.__file__)",
+    # -I and the pytest script: neither puts the current folder (the source tree) on sys.path.
+    where = session.run("python", "-I", "-c", "import gpay_envelope; print(gpay_envelope.__file__)",
                         silent=True)
     if not where or "site-packages" not in where:
         session.error(f"gpay_envelope imports from {where!r}, not from the install")
-    session.run("python", "-m", "pytest", "-m", "not interop", "-q", "-p", "no:cacheprovider",
+    session.run("pytest", "-m", "not interop", "-q", "-p", "no:cacheprovider",
                 *session.posargs)
