@@ -133,6 +133,7 @@ def _weak_gpg_case(item: pytest.Item) -> str:
 _NEW_PGP_PEER_TESTS = {
     "test_public_keys_load": (KEYS, "its public key loads"),
     "test_secret_keys_load": (KEYS, "its secret key loads"),
+    "test_secret_keys_refuse_a_wrong_passphrase": (KEYS, "passphrase: refused (KeySetError)"),
     "test_sequoia_keys_load": (KEYS, "its secret and public keys load"),
     "test_aead_protected_secret_keys_are_refused_clearly": (
         KEYS, "AEAD-protected secret key: refused (KeySetError)"),
@@ -149,6 +150,8 @@ _NEW_PGP_PEER_TESTS = {
 def _new_pgp_peer_row(module: str, func: str, item: pytest.Item) -> Row:
     """OpenPGP.js (per library and key kind) and Sequoia (per RSA size), keys they made."""
     direction, label = _NEW_PGP_PEER_TESTS.get(func, ("?", func))
+    if func == "test_secret_keys_refuse_a_wrong_passphrase":
+        label = f"{'missing' if _param(item, 'given') is None else 'wrong'} {label}"
     kind = _param(item, "kind")
     if module == "test_pgp_sequoia":
         suite = _param(item, "suite")
@@ -179,9 +182,8 @@ def _made_key_row(func: str, item: pytest.Item) -> Row:
     """tests/interop/test_pgp_made_keys.py: per maker and kind of key it made."""
     direction, label = _MADE_KEY_TESTS.get(func, ("?", func))
     maker, variant = _param(item, "kind") or ("pgpainless", "")
-    given = _param(item, "given")
     if func == "test_made_keys_refuse_a_wrong_passphrase":
-        label = f"{'missing' if given is None else 'wrong'} {label}"
+        label = f"{'missing' if _param(item, 'given') is None else 'wrong'} {label}"
     where = _MADE_KEY_VARIANTS.get(variant)
     return Row(PEER_NAMES[maker], direction, f"{label} [{where}]" if where else label)
 
