@@ -138,6 +138,8 @@ _NEW_PGP_PEER_TESTS = {
     "test_aead_protected_secret_keys_are_refused_clearly": (
         KEYS, "AEAD-protected secret key: refused (KeySetError)"),
     "test_sequoia_v6_keys_are_refused": (KEYS, "v6 key: refused (KeySetError)"),
+    "test_sequoia_key_with_an_x25519_encryption_subkey": (
+        KEYS, "RSA key with an X25519 subkey: loads, signs; no recipient"),
     "test_we_open_what_openpgpjs_seals": (PEER_TO_US, "signed and encrypted to its key"),
     "test_we_open_what_sequoia_seals": (PEER_TO_US, "v6 PKESK + SEIPD v2 (OCB), signed"),
     "test_openpgpjs_opens_and_verifies_what_we_seal": (US_TO_PEER, "decrypts and verifies"),
