@@ -49,7 +49,10 @@ PGPAINLESS_JARS = (
     Path("/usr/share/java/slf4j-api.jar"),
     Path("/usr/share/java/slf4j-nop.jar"),
 )
-PASSPHRASE = "correct horse battery staple"
+#: Not ASCII: every implementation here turns a passphrase into bytes as UTF-8, so must we.
+PASSPHRASE = "correct horse battery staple, naïve ✓"
+#: Java decodes its command line in the locale's charset; BcPeer takes the passphrase there.
+JAVA_ENV = {**os.environ, "LC_ALL": "C.UTF-8"}
 BITS = 2048
 
 
@@ -302,7 +305,7 @@ class BcMaker(Maker):
             "--zip",
             "NONE",
         ]
-        return _checked("BcPeer encrypt", run(argv, stdin=plaintext))
+        return _checked("BcPeer encrypt", run(argv, stdin=plaintext, env=JAVA_ENV))
 
     def decrypt(self, made: Made, message: bytes, verify: bytes) -> tuple[bytes, set[str]]:
         cert = self._dir("bc-verify") / "verify.asc"
@@ -316,7 +319,7 @@ class BcMaker(Maker):
             "--verify",
             str(cert),
         ]
-        proc = run(argv, stdin=message)
+        proc = run(argv, stdin=message, env=JAVA_ENV)
         if proc.returncode == 3:
             raise NoGoodSignature(proc.stderr.decode("utf-8", "replace"))
         plaintext = _checked("BcPeer decrypt", proc)

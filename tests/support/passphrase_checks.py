@@ -51,6 +51,9 @@ def assert_passphrase_refused(secret: bytes | str, *, kid: str, wrong: str | Non
         assert wrong not in text
     frames = library_frames(exc)
     assert frames  # the raise site is in the library
+    encoded = wrong.encode("utf-8")
     for frame in frames:
         for name, value in frame.f_locals.items():
             assert wrong not in printed(value), (frame.f_code.co_name, name)
+            if isinstance(value, (bytes, bytearray, memoryview)):
+                assert encoded not in bytes(value), (frame.f_code.co_name, name)
