@@ -408,13 +408,15 @@ def _sequoia() -> Any:
     return pysequoia
 
 
-def _on_a_terminal(argv: list[str], answers: list[tuple[bytes, bytes]], timeout: float) -> int:
+def _on_a_terminal(
+    argv: list[str], answers: list[tuple[bytes, bytes]], *, env: dict[str, str], timeout: float
+) -> int:
     """Run ``argv`` on a pseudo-terminal, typing each answer after its prompt; its exit code.
     Waits at most ``timeout`` seconds for any output."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: never returns
         try:
-            os.execvp(argv[0], argv)
+            os.execvpe(argv[0], argv, env)
         finally:
             os._exit(127)
 
@@ -467,9 +469,9 @@ class SequoiaMaker(Maker):
         out = workdir / "protected.pgp"
         argv = ["sq", "key", "password", "--binary", "-o", str(out), str(workdir / "plain.pgp")]
         pw = PASSPHRASE.encode()
-        code = _on_a_terminal(
-            argv, [(b"New password:", pw), (b"Repeat new password:", pw)], timeout=KEYGEN_TIMEOUT
-        )
+        prompts = [(b"New password:", pw), (b"Repeat new password:", pw)]
+        env = {**os.environ, "HOME": str(workdir), "LC_ALL": "C.UTF-8"}
+        code = _on_a_terminal(argv, prompts, env=env, timeout=KEYGEN_TIMEOUT)
         (workdir / "plain.pgp").unlink()
         assert code == 0, f"sq key password exited {code}"
         protected = sq.Tsk.from_bytes(out.read_bytes())
