@@ -19,7 +19,9 @@ verifying against a given certificate (``decrypt``):
 - gpg: ``--quick-gen-key`` with a passphrase; gpg encrypts and decrypts, each time in a fresh
   home holding exactly the keys of the call.
 
-Passphrases reach the peers through files or a terminal, never a command line.
+The passphrase reaches PGPainless and BcKeyMaker in a file, sq on its terminal, gpg with
+``--passphrase``, rnp with ``--password`` and BcPeer in its key argument: it is a test
+passphrase, so a command line is good enough for the last three.
 `decrypt` returns the plaintext and the ids the peer reported good (fingerprints or key ids,
 upper-case hex) and raises `NoGoodSignature` when the peer verified no signature, whatever way
 it says so (exit 3 of SOP and BcPeer, rnp's and gpg's reports, pysequoia's exception).
