@@ -13,8 +13,7 @@ _INDEX = {
     c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 }
 _SPARE_BITS = {2: 0x0F, 3: 0x03}
-# Segments longer than this are translated piece by piece into one buffer, so that decoding
-# holds no second full-size copy of the text; a multiple of 4.
+# Segments longer than this are decoded piece by piece; a multiple of 4.
 _SEGMENT_CHUNK = 1 << 16
 
 
@@ -87,9 +86,12 @@ def decode_segment(segment: memoryview) -> bytes:
     pad = b"=" * (-size % 4)
     if size <= _SEGMENT_CHUNK:
         return binascii.a2b_base64(bytes(segment).translate(_TO_STD) + pad)
-    std = bytearray(size + len(pad))
-    for at in range(0, size, _SEGMENT_CHUNK):
-        piece = segment[at : at + _SEGMENT_CHUNK]
-        std[at : at + len(piece)] = bytes(piece).translate(_TO_STD)
-    std[size:] = pad
-    return binascii.a2b_base64(std)
+    # Piece by piece: at most one piece of the text is copied at a time, and the decoded
+    # pieces are joined once, so decoding holds no full-size copy of the text.
+    last = size - (size % 4 or 4)
+    pieces = [
+        binascii.a2b_base64(bytes(segment[at : min(at + _SEGMENT_CHUNK, last)]).translate(_TO_STD))
+        for at in range(0, last, _SEGMENT_CHUNK)
+    ]
+    pieces.append(binascii.a2b_base64(bytes(segment[last:]).translate(_TO_STD) + pad))
+    return b"".join(pieces)
