@@ -76,11 +76,13 @@ def per_call(fn: Callable[[], object], repeat: int) -> float:
 
 def interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
     """Median seconds per call of each function, measured in alternating batches so that
-    load from other processes hits ours and the floor alike."""
+    load from other processes hits ours and the floor alike. Each of the ``repeat`` rounds is
+    cut into eight short batches (about 25 ms each), so that a burst of load lands on all the
+    functions of a row rather than on one."""
     timers = {k: timeit.Timer(f) for k, f in fns.items()}
-    numbers = {k: t.autorange()[0] for k, t in timers.items()}
+    numbers = {k: max(1, t.autorange()[0] // 8) for k, t in timers.items()}
     samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeat):
+    for _ in range(repeat * 8):
         for k, t in timers.items():
             samples[k].append(t.timeit(numbers[k]) / numbers[k])
     return {k: statistics.median(v) for k, v in samples.items()}

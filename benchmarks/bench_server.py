@@ -96,21 +96,13 @@ def one(key: ge.Key) -> ge.KeySet:
     return ge.KeySet([key], primary=key.kid)
 
 
-def server_keys(keys: dict[str, ge.Key]) -> Keys:
+def side_keys(keys: dict[str, ge.Key], me: str, peer: str) -> Keys:
+    """The bundle of one side (``"server"`` or ``"client"``) of the exchange."""
     return Keys(
-        identities=one(keys["server-enc"]),
-        senders=one(keys["client-sig"].public()),
-        signer=one(keys["server-sig"]),
-        recipients=one(keys["client-enc"].public()),
-    )
-
-
-def client_keys(keys: dict[str, ge.Key]) -> Keys:
-    return Keys(
-        identities=one(keys["client-enc"]),
-        senders=one(keys["server-sig"].public()),
-        signer=one(keys["client-sig"]),
-        recipients=one(keys["server-enc"].public()),
+        identities=one(keys[f"{me}-enc"]),
+        senders=one(keys[f"{peer}-sig"].public()),
+        signer=one(keys[f"{me}-sig"]),
+        recipients=one(keys[f"{peer}-enc"].public()),
     )
 
 
@@ -169,7 +161,7 @@ def asgi_app(kind: str, keys: dict[str, ge.Key]) -> Any:
                 return fn()
 
             asgi.run_blocking = inline  # type: ignore[assignment]
-        return asgi.EnvelopeMiddleware(answer, keys=server_keys(keys))
+        return asgi.EnvelopeMiddleware(answer, keys=side_keys(keys, "server", "client"))
     prim = Primitives(keys) if kind == "primitives" else None
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -203,7 +195,7 @@ def wsgi_app(kind: str, keys: dict[str, ge.Key]) -> Any:
     if kind == "middleware":
         from gpay_envelope.adapters import wsgi
 
-        return wsgi.EnvelopeMiddleware(answer, keys=server_keys(keys))
+        return wsgi.EnvelopeMiddleware(answer, keys=side_keys(keys, "server", "client"))
     prim = Primitives(keys) if kind == "primitives" else None
 
     def app(environ: Any, start_response: Any) -> Iterable[bytes]:
@@ -472,9 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     ap.add_argument("--quick", action="store_true", help="CI smoke: 150 requests, one round, "
                     "no hand-off variants")  # fmt: skip
-    ap.add_argument("--requests", type=int, default=1500, help="requests per burst")
+    ap.add_argument("--requests", type=int, default=800, help="requests per burst")
     ap.add_argument("--concurrency", type=int, default=8, help="connections at once")
-    ap.add_argument("--rounds", type=int, default=3, help="bursts per server, round-robin")
+    ap.add_argument("--rounds", type=int, default=6, help="bursts per server, round-robin")
     ap.add_argument("--servers", default="asgi,wsgi", help="asgi, wsgi or both")
     ap.add_argument("--profile", action="store_true", help="profile the ASGI middleware")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
@@ -489,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         keys_path = make_keys(Path(tmp))
-        client = client_keys(load_keys(keys_path))
+        client = side_keys(load_keys(keys_path), "client", "server")
         envelope = ge.seal(REQUEST, recipients=client.recipients, signer=client.signer,
                            codec="jwe")  # fmt: skip
         if args.profile:

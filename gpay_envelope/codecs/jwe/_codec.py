@@ -190,8 +190,8 @@ def _decrypt(
 ) -> Key | None:
     """Try the identity keys `_rotation.attempts` picks for the one recipient; the key that
     decrypted, or None. Content that decrypts but cannot be used ends the trial."""
-    # A named key is looked up before any other is looked at, so the cost of an envelope
-    # with a kid does not grow with the key set (only the named key can be tried then).
+    # An envelope that names a kid is tried with that key only (`_rotation.attempts`), so only
+    # it is filtered: one kid comparison per key in the set, not the whole filter.
     keys = request.identities if kid is None else [k for k in request.identities if k.kid == kid]
     candidates = [k for k in keys if k.can("enc") and alg in k.algorithms and k.kty == "RSA"]
     recipient = obj.recipient
