@@ -143,6 +143,7 @@ class JWECodec:
         opened_with = _decrypt(obj, request, jwe_reg, alg, kid)
         if opened_with is None or obj.plaintext is None:
             raise InvalidEnvelope from None
+        request.trace.decrypted_with = opened_with.kid
         inner = obj.plaintext
         algs: tuple[str, ...] = (alg, enc, *(("DEF",) if "zip" in header else ()))
         if not (declared_jws or _looks_like_jws(inner, regs.jws)):
