@@ -1,5 +1,6 @@
 """``keys check --usage``: the last use of each checked key, from a real audit log written by
-`audit_to_file` while the library opened and sealed, and the old keys that went idle."""
+`audit_to_file` (or a logging handler) while the library opened and sealed, and the old keys
+that went idle."""
 
 from __future__ import annotations
 
@@ -14,23 +15,30 @@ from cli_run import run
 
 import gpay_envelope as ge
 from gpay_envelope import _keys
-from gpay_envelope.observe import AUDIT_LOGGER, audit_to_file
+from gpay_envelope.observe import AUDIT_LOGGER, AuditJSONFormatter, audit_to_file
 
 PAYLOAD = b'{"ok":true}'
 
 
-@pytest.fixture
-def audit_log(tmp_path: Path) -> Iterator[Path]:
+@pytest.fixture(params=["sink", "logging"])
+def audit_log(request, tmp_path: Path) -> Iterator[Path]:
+    """The audit file, written by `audit_to_file` or by a logging handler with the formatter."""
     path = tmp_path / "audit.jsonl"
-    logger = logging.getLogger(AUDIT_LOGGER)
-    level = logger.level
-    handler = audit_to_file(str(path))
-    try:
+    if request.param == "sink":
+        sink = audit_to_file(path)
         yield path
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
-        logger.setLevel(level)
+        sink.close()
+        return
+    logger = logging.getLogger(AUDIT_LOGGER)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(AuditJSONFormatter())
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield path
+    logger.setLevel(level)
+    logger.removeHandler(handler)
+    handler.close()
 
 
 @pytest.fixture

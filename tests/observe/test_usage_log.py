@@ -3,10 +3,13 @@ other records and broken lines skipped, the latest use of each key kept."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 
-from gpay_envelope.observe import AuditEvent, AuditJSONFormatter
+import pytest
+
+from gpay_envelope.observe import AuditEvent, AuditJSONFormatter, event_json
 from gpay_envelope.observe.usage import read_usage
 
 
@@ -56,3 +59,20 @@ def test_a_non_audit_record_is_formatted_as_plain_json() -> None:
     assert '"message":"hello you"' in line and '"level":"WARNING"' in line
     assert read_usage([line]).events == 0
     assert read_usage([]).idle_since("k") is None
+
+
+@pytest.mark.parametrize(
+    "kid", ["plain", 'quo"te', "back\\slash", "new\nline", "ünï-cødé", "\u2028", "tab\t"]
+)
+def test_an_event_line_is_the_json_of_its_fields(kid: str) -> None:
+    event = AuditEvent(
+        operation="seal", codec="pgp", outcome="error", error="SealError", decrypted_with=kid,
+        verified_by=(kid, "b"), algorithms=(), profile=kid, recipients=("r",),
+        signers=(kid,), size=None, duration=1.25e-4, at=1764780000.123456,
+    )
+    line = event_json(event)
+    assert "\n" not in line
+    doc = json.loads(line)
+    assert doc.pop("ts") == "2025-12-03T16:40:00.123456+00:00"
+    assert doc == event.as_dict()
+    assert json.loads(event_json(event, 0.0))["ts"] == "1970-01-01T00:00:00+00:00"
