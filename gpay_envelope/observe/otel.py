@@ -13,14 +13,13 @@ needed here; the SDK and the exporter are the application's choice.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
 from .._observe import AuditEvent, add_sink, remove_sink
-from ._labels import call_labels, key_uses
+from ._labels import Totals, call_labels
 
 __all__ = ["Instrumentation", "instrument"]
 
@@ -29,17 +28,14 @@ class Instrumentation:
     """The instruments `instrument` made; `close` stops feeding them (OpenTelemetry has no
     way to remove an instrument from its meter).
 
-    The counters are asynchronous: the totals are kept here, under one lock, and reported
-    when the SDK collects. A synchronous ``Counter.add`` costs the SDK about 6 us a call,
-    several per open; an increment here costs a fraction of that. The duration histogram has
-    no asynchronous form and is recorded directly.
+    The counters and the gauge are asynchronous: the `Totals` are kept here and reported when
+    the SDK collects, since a synchronous ``Counter.add`` costs the SDK about 6 us a call and
+    an open would make several. The duration histogram has no asynchronous form and is
+    recorded directly.
     """
 
     def __init__(self, meter: metrics.Meter) -> None:
-        self._lock = threading.Lock()
-        self._calls: dict[tuple[str, str, str, str], int] = {}
-        self._uses: dict[tuple[str, str, str], int] = {}
-        self._last: dict[tuple[str, str, str], float] = {}
+        self.totals = Totals(durations=False)
         meter.create_observable_counter(
             "gpay_envelope.opens",
             callbacks=[self._observe_calls("open")],
@@ -71,13 +67,8 @@ class Instrumentation:
 
     def record(self, event: AuditEvent) -> None:
         """Count one event (the sink `instrument` registers)."""
-        codec, kid, outcome = call_labels(event)
-        call = (event.operation, codec, kid, outcome)
-        with self._lock:
-            self._calls[call] = self._calls.get(call, 0) + 1
-            for key, use in key_uses(event):
-                self._uses[(codec, key, use)] = self._uses.get((codec, key, use), 0) + 1
-                self._last[(codec, key, use)] = event.at
+        self.totals.record(event)
+        codec, _, outcome = call_labels(event)
         labels = (codec, event.operation, outcome)
         attrs = self._duration_attrs.get(labels)
         if attrs is None:
@@ -89,24 +80,20 @@ class Instrumentation:
         self, operation: str
     ) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
-            with self._lock:
-                calls = [(k, n) for k, n in self._calls.items() if k[0] == operation]
             return [
                 Observation(n, {"codec": codec, "kid": kid, "outcome": outcome})
-                for (_, codec, kid, outcome), n in calls
+                for (op, codec, kid, outcome), n in self.totals.snapshot().calls.items()
+                if op == operation
             ]
 
         return observe
 
     def _observe_uses(self, options: CallbackOptions) -> Iterable[Observation]:
-        with self._lock:
-            uses = list(self._uses.items())
-        return [Observation(n, _key_attrs(k)) for k, n in uses]
+        return [Observation(n, _key_attrs(k)) for k, n in self.totals.snapshot().uses.items()]
 
     def _observe_last_use(self, options: CallbackOptions) -> Iterable[Observation]:
-        with self._lock:
-            last = list(self._last.items())
-        return [Observation(at, _key_attrs(k)) for k, at in last]
+        last = self.totals.snapshot().last_use
+        return [Observation(at, _key_attrs(k)) for k, at in last.items()]
 
     def close(self) -> None:
         """Stop counting."""

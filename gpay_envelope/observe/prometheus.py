@@ -18,93 +18,92 @@ logger at INFO. The metrics (docs/observability.md):
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
-from .._observe import AuditEvent, add_sink, remove_sink
+from .._observe import add_sink, remove_sink
 from . import SinkHandler
-from ._labels import DURATION_BUCKETS, call_labels, key_uses
+from ._labels import DURATION_BUCKETS, Snapshot, Totals
 
 __all__ = ["Instrumentation", "PrometheusHandler", "instrument"]
 
+_PER_CALL = ["codec", "kid", "outcome"]
+_PER_KEY = ["codec", "kid", "use"]
+_LE = [*(repr(b) for b in DURATION_BUCKETS), "+Inf"]
 
-class _Metrics:
-    """The collectors of one registry, and how an event updates them."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-        per_call = ("codec", "kid", "outcome")
-        per_key = ("codec", "kid", "use")
-        self.opens = Counter(
-            "gpay_envelope_opens", "Envelopes opened, by outcome", per_call, registry=registry
-        )
-        self.seals = Counter(
-            "gpay_envelope_seals", "Envelopes sealed, by outcome", per_call, registry=registry
-        )
-        self.uses = Counter(
-            "gpay_envelope_key_uses", "Operations per key and use", per_key, registry=registry
-        )
-        self.last_use = Gauge(
-            "gpay_envelope_key_last_use_timestamp_seconds",
-            "When a key was last used, per use (Unix time)",
-            per_key,
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "gpay_envelope_duration_seconds",
-            "Time spent in one open or seal",
-            ("codec", "operation", "outcome"),
-            buckets=DURATION_BUCKETS,
-            registry=registry,
-        )
+class _Collector(Collector):
+    """Reports the `Totals` at each scrape (a custom collector: the events only update plain
+    counts, prometheus_client's own metric objects take a lock per labelled value)."""
 
-        # The labelled children, looked up once per label set: `labels()` costs four times
-        # what the update does. The label sets are few (codecs x our kids x outcomes).
-        self._calls: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
-        self._keys: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+    def __init__(self, totals: Totals) -> None:
+        self.totals = totals
 
-    def record(self, event: AuditEvent) -> None:
-        codec, kid, outcome = call_labels(event)
-        call = (event.operation, codec, kid, outcome)
-        children = self._calls.get(call)
-        if children is None:
-            calls = self.opens if event.operation == "open" else self.seals
-            children = (
-                calls.labels(codec, kid, outcome),
-                self.duration.labels(codec, event.operation, outcome),
-            )
-            self._calls[call] = children
-        children[0].inc()
-        children[1].observe(event.duration)
-        for key, use in key_uses(event):
-            per_key = self._keys.get((codec, key, use))
-            if per_key is None:
-                per_key = (self.uses.labels(codec, key, use), self.last_use.labels(codec, key, use))
-                self._keys[(codec, key, use)] = per_key
-            per_key[0].inc()
-            per_key[1].set(event.at)
+    def collect(self) -> Iterator[Metric]:
+        return _families(self.totals.snapshot())
 
-    def unregister(self) -> None:
-        for collector in (self.opens, self.seals, self.uses, self.last_use, self.duration):
-            self.registry.unregister(collector)
+    def describe(self) -> Iterator[Metric]:
+        # The names, for the registry's check that no two collectors export the same one.
+        return _families(Snapshot({}, {}, {}, {}))
+
+
+def _families(snap: Snapshot) -> Iterator[Metric]:
+    """The metric families of one snapshot."""
+    opens = CounterMetricFamily(
+        "gpay_envelope_opens", "Envelopes opened, by outcome", labels=_PER_CALL
+    )
+    seals = CounterMetricFamily(
+        "gpay_envelope_seals", "Envelopes sealed, by outcome", labels=_PER_CALL
+    )
+    for (operation, codec, kid, outcome), n in snap.calls.items():
+        (opens if operation == "open" else seals).add_metric([codec, kid, outcome], n)
+    uses = CounterMetricFamily(
+        "gpay_envelope_key_uses", "Operations per key and use", labels=_PER_KEY
+    )
+    for key, n in snap.uses.items():
+        uses.add_metric(list(key), n)
+    last = GaugeMetricFamily(
+        "gpay_envelope_key_last_use_timestamp_seconds",
+        "When a key was last used, per use (Unix time)",
+        labels=_PER_KEY,
+    )
+    for key, at in snap.last_use.items():
+        last.add_metric(list(key), at)
+    duration = HistogramMetricFamily(
+        "gpay_envelope_duration_seconds",
+        "Time spent in one open or seal",
+        labels=["codec", "operation", "outcome"],
+    )
+    for key, (counts, total) in snap.durations.items():
+        running, buckets = 0, []
+        for le, n in zip(_LE, counts, strict=True):
+            running += n
+            buckets.append((le, float(running)))
+        duration.add_metric(list(key), buckets, total)
+    yield from (opens, seals, uses, last, duration)
 
 
 class Instrumentation:
     """The metrics `instrument` registered; `close` stops them and unregisters them."""
 
-    def __init__(self, metrics: _Metrics) -> None:
-        self._metrics = metrics
-
-    @property
-    def registry(self) -> CollectorRegistry:
-        """The registry the metrics live in."""
-        return self._metrics.registry
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.totals = Totals()
+        self._collector = _Collector(self.totals)
+        registry.register(self._collector)
 
     def close(self) -> None:
         """Stop counting and remove the metrics from the registry."""
-        remove_sink(self._metrics.record)
-        self._metrics.unregister()
+        remove_sink(self.totals.record)
+        self.registry.unregister(self._collector)
 
 
 def instrument(*, registry: CollectorRegistry | None = None) -> Instrumentation:
@@ -114,9 +113,9 @@ def instrument(*, registry: CollectorRegistry | None = None) -> Instrumentation:
     Raises:
         ValueError: the registry already holds these metrics (instrument once per registry).
     """
-    metrics = _Metrics(REGISTRY if registry is None else registry)
-    add_sink(metrics.record)
-    return Instrumentation(metrics)
+    inst = Instrumentation(REGISTRY if registry is None else registry)
+    add_sink(inst.totals.record)
+    return inst
 
 
 class PrometheusHandler(SinkHandler):
@@ -130,4 +129,5 @@ class PrometheusHandler(SinkHandler):
     def __init__(
         self, level: int = logging.NOTSET, *, registry: CollectorRegistry | None = None
     ) -> None:
-        super().__init__(_Metrics(REGISTRY if registry is None else registry).record, level)
+        self.instrumentation = Instrumentation(REGISTRY if registry is None else registry)
+        super().__init__(self.instrumentation.totals.record, level)

@@ -67,6 +67,14 @@ def test_opens_and_seals_are_counted_by_codec_kid_and_outcome(registry, partner,
     total = _value(s, "gpay_envelope_duration_seconds_sum", codec="jwe", operation="open",
                    outcome="ok")
     assert total is not None and total > 0
+    buckets = sorted(
+        (float(dict(labels)["le"]), v)
+        for (name, labels), v in s.items()
+        if name == "gpay_envelope_duration_seconds_bucket" and dict(labels)["operation"] == "open"
+        and dict(labels)["outcome"] == "ok"
+    )
+    counts = [v for _, v in buckets]
+    assert counts == sorted(counts) and counts[-1] == 3 and buckets[-1][0] == float("inf")
 
 
 def test_an_old_key_that_decrypts_nothing_shows_no_new_uses(registry, partner, google) -> None:
