@@ -19,7 +19,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
 from .._observe import AuditEvent, add_sink, remove_sink
-from ._labels import Totals, call_labels
+from ._labels import DURATION_BUCKETS, Totals, call_labels
 
 __all__ = ["Instrumentation", "instrument"]
 
@@ -61,7 +61,12 @@ class Instrumentation:
             description="When a key was last used, per use (Unix time)",
         )
         self.duration = meter.create_histogram(
-            "gpay_envelope.duration", unit="s", description="Time spent in one open or seal"
+            "gpay_envelope.duration",
+            unit="s",
+            description="Time spent in one open or seal",
+            # The SDK's default boundaries are made for milliseconds (0, 5, 10, ...): every
+            # call in seconds would land in the first bucket.
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         self._duration_attrs: dict[tuple[str, str, str], dict[str, str]] = {}
 

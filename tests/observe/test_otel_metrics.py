@@ -61,6 +61,9 @@ def test_opens_seals_key_uses_durations_and_last_use(reader, pgp_keys) -> None:
     assert _by_attrs(uses, codec="pgp", kid=p2, use="sign").value == 1
     hist = _by_attrs(pts["gpay_envelope.duration"], codec="pgp", operation="open", outcome="ok")
     assert hist.count == 2 and hist.sum > 0
+    # Boundaries in seconds, from 0.2 ms: the SDK's default ones are for milliseconds.
+    assert hist.explicit_bounds[0] == 0.0002 and hist.explicit_bounds[-1] == 5.0
+    assert sum(hist.bucket_counts) == 2 and hist.bucket_counts[-1] == 0
     last = _by_attrs(pts["gpay_envelope.key.last_use"], codec="pgp", kid=g1, use="decrypt")
     assert before <= last.value <= time.time()
 
