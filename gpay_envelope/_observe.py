@@ -90,25 +90,17 @@ class AuditEvent:
 
     def __str__(self) -> str:
         parts = [self.operation, self.codec or "-", self.outcome]
-        if self.error:
-            parts.append(f"error={self.error}")
-        if self.decrypted_with:
-            parts.append(f"decrypted_with={self.decrypted_with}")
-        if self.verified_by:
-            parts.append(f"verified_by={','.join(self.verified_by)}")
-        if self.recipients:
-            parts.append(f"recipients={','.join(self.recipients)}")
-        if self.signers:
-            parts.append(f"signers={','.join(self.signers)}")
-        if self.profile:
-            parts.append(f"profile={self.profile}")
-        if self.size is not None:
-            parts.append(f"size={self.size}")
+        for name in _SUMMARY:
+            value = getattr(self, name)
+            if value is not None and value not in ("", ()):
+                text = ",".join(value) if isinstance(value, tuple) else value
+                parts.append(f"{name}={text}")
         parts.append(f"ms={self.duration * 1e3:.3f}")
         return " ".join(parts)
 
 
 _FIELDS = tuple(f.name for f in fields(AuditEvent))
+_SUMMARY = ("error", "decrypted_with", "verified_by", "recipients", "signers", "profile", "size")
 
 #: What receives every event: called in the thread that opened or sealed, so it must be quick
 #: and must not block. An exception it raises is logged and never reaches the caller.
