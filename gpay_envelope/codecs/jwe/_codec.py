@@ -139,6 +139,7 @@ class JWECodec:
         opened_with = _decrypt(obj, request, jwe_reg, alg, kid)
         if opened_with is None or obj.plaintext is None:
             raise InvalidEnvelope from None
+        request.trace.decrypted_with = opened_with.kid
         inner = obj.plaintext
         # The decoded ciphertext is not needed any more: free it before the JWS is decoded.
         obj.bytes_segments.clear()
