@@ -46,6 +46,7 @@ from ._newkeys import (
     token_entry_text,
     token_outputs,
 )
+from .usage import add_usage_option
 
 
 # -- keys generate --------------------------------------------------------------------------
@@ -481,5 +482,6 @@ def add_parser(sub: Commands) -> Commands:
         "--warn-days", type=int, default=30, help="fail on keys expiring within N days (30)"
     )
     check.add_argument("--strict", action="store_true", help="warnings fail the check too")
+    add_usage_option(check)
     _add_init(commands)
     return commands
