@@ -147,7 +147,7 @@ def _refuse_expired(key: Key, key_file: str | os.PathLike[str], now: datetime | 
         return
     raise KeySetError(
         f"{key_file}: key {key.kid} expired on {key.not_after:%Y-%m-%d}; a manifest should "
-        "not take it (force it to keep it for opening old envelopes)"
+        "not take it (--force, or refuse_expired_at=None, keeps it for opening old envelopes)"
     )
 
 
