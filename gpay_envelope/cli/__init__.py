@@ -30,7 +30,7 @@ from typing import BinaryIO, TextIO
 from .. import __version__
 from ..errors import EnvelopeError
 from . import demo, envelope, keys, rotate
-from ._common import EXIT_INVALID, EXIT_USAGE, Ctx, UsageError
+from ._common import EXIT_INVALID, EXIT_USAGE, Ctx, UsageError, add_command, examples
 from .tls import add_tls_check_arguments, run_tls_check
 
 __all__ = ["main"]
@@ -48,9 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     rotate.add_parsers(keys.add_parser(sub))
     envelope.add_parsers(sub)
-    tls = sub.add_parser(
+    tls = add_command(
+        sub,
         "tls-check",
         help="check an HTTPS endpoint against Google Pay's transport rules (T1-T4)",
+        description="Connect to an HTTPS endpoint and check it against Google Pay's transport "
+        "rules (TLS version, cipher suites, certificate chain and name; T1-T4 in "
+        "docs/tls.md); exit 1 when a rule is not met.",
+        epilog=examples(
+            "gpay-envelope tls-check https://pay.example.com",
+            "gpay-envelope tls-check localhost:8443 --cafile test-ca.pem --servername pay.example.com",
+        ),
     )
     add_tls_check_arguments(tls)
     tls.set_defaults(run=lambda args, ctx: run_tls_check(args))
