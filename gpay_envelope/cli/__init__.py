@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         "docs/tls.md); exit 1 when a rule is not met.",
         epilog=examples(
             "gpay-envelope tls-check https://pay.example.com",
-            "gpay-envelope tls-check localhost:8443 --cafile test-ca.pem --servername pay.example.com",
+            "gpay-envelope tls-check localhost:8443 --cafile test-ca.pem --servername pay.local",
         ),
     )
     add_tls_check_arguments(tls)

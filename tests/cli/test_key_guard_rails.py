@@ -105,7 +105,8 @@ def test_key_load_errors_name_the_file_and_passphrase_source(
 ) -> None:
     monkeypatch.setenv("MAKE_PASS", "right horse battery")
     r = run("keys", "generate", "--codec", "pgp", "--bits", "2048", "--out-dir", tmp_path,
-            "--name", "locked", "--uid", "l <l@example.com>", "--passphrase-env", "MAKE_PASS")  # fmt: skip
+            "--name", "locked", "--uid", "l <l@example.com>",
+            "--passphrase-env", "MAKE_PASS")  # fmt: skip
     assert r.code == 0, r.err
     key = tmp_path / "locked.secret.asc"
     monkeypatch.setenv("WRONG_PASS", "wrong-secret-words")
