@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, NoReturn, TextIO
 
 from .. import __version__
 from ..errors import EnvelopeError
@@ -36,8 +36,16 @@ from .tls import add_tls_check_arguments, run_tls_check
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage mistake as one line on stderr (the usage is one --help away);
+    its subcommands are made of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="gpay-envelope",
         description="Seal and open Google Pay partner-API envelopes (PGP, JWE); manage and "
         "rotate their keys.",
