@@ -45,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p: argparse.ArgumentParser = _Parser(
         prog="gpay-envelope",
         description="Seal and open Google Pay partner-API envelopes (PGP, JWE); manage and "
         "rotate their keys.",
