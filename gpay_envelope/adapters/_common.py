@@ -20,10 +20,12 @@ _T = TypeVar("_T")
 
 #: Bodies up to this many bytes are sealed and opened on the event loop itself. `cryptography`
 #: holds the GIL through the RSA operations that are most of the work, so a worker thread buys
-#: no parallelism, while the hand-off costs about 0.3 ms of CPU per request (a 1 KiB signed JWE
-#: exchange under uvicorn: 1.25 ms with the hand-off, 0.98 ms without; benchmarks/bench_server.py).
-#: Larger bodies still go to a thread, where the interpreter's switch interval lets the loop
-#: serve other connections between the long base64 and cipher passes.
+#: no parallelism and never saves CPU: a 1 KiB signed JWE exchange under uvicorn costs 1.075 ms
+#: of server CPU inline and 1.275 ms with both steps handed off, 815 against 731 requests/s
+#: (benchmarks/bench_server.py, apps middleware-inline and middleware-thread; loaded machine).
+#: Larger bodies still go to a thread: not for CPU, but so that one long base64 and cipher pass
+#: does not hold up every other connection, since the interpreter's switch interval lets the
+#: loop run between them.
 INLINE_MAX = 64 * 1024
 
 
