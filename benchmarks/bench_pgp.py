@@ -19,12 +19,10 @@ import hashlib
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import timeit
 import warnings
 import zlib
 from collections.abc import Callable
@@ -32,7 +30,7 @@ from functools import partial
 from pathlib import Path
 
 # The same seeded payloads and timer as the JWE benchmark, so the two tables compare.
-from bench_jwe import SIZES, payload, per_call
+from bench_jwe import SIZES, interleaved, payload, per_call
 from cryptography.hazmat.decrepit.ciphers.modes import CFB
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, utils
@@ -45,18 +43,6 @@ from gpay_envelope.codecs.pgp import generate_pgp_key, key_to_pgp
 
 PKCS1 = padding.PKCS1v15()
 SHA384 = utils.Prehashed(hashes.SHA384())
-
-
-def interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median seconds per call of each function, measured in alternating batches so that
-    load from other processes hits ours and the floor alike."""
-    timers = {k: timeit.Timer(f) for k, f in fns.items()}
-    numbers = {k: t.autorange()[0] for k, t in timers.items()}
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeat):
-        for k, t in timers.items():
-            samples[k].append(t.timeit(numbers[k]) / numbers[k])
-    return {k: statistics.median(v) for k, v in samples.items()}
 
 
 def floor_seal(sig_key: object, enc_pub: object, pt: bytes, zip_: bool) -> Callable[[], object]:

@@ -4,13 +4,16 @@ Which keys a seal or an open uses is `_rotation`'s decision; misuse is answered 
 a missing or mistyped argument is `TypeError`, a key set that cannot serve its role (another
 codec's keys, no private half where one is needed) is `KeySetError`, and keys that exist but
 are unusable now (disabled, expired, not bound to the algorithm) are `SealError` on seal.
+
+Every call ends in one audit event when anything listens (`_observe`, docs/observability.md);
+when nothing does, the cost is one check.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from . import _rotation
+from . import _observe, _rotation
 from ._keys import KeySet, utcnow
 from .codecs import (
     DEFAULT_LIMITS,
@@ -94,6 +97,31 @@ def seal(
             is over ``limits.max_plaintext``.
         UnsupportedCodec: unknown codec or profile.
     """
+    args = (plaintext, recipients, signer, codec, profile, allow_unsigned, limits, registry, now)
+    watch = _observe.watch()
+    if watch is None:
+        return _seal(*args, None)
+    try:
+        envelope = _seal(*args, watch)
+    except Exception as exc:
+        watch.failed("seal", exc)
+        raise
+    watch.sealed(envelope)
+    return envelope
+
+
+def _seal(
+    plaintext: bytes,
+    recipients: KeySet,
+    signer: KeySet | None,
+    codec: str,
+    profile: str | None,
+    allow_unsigned: bool,
+    limits: Limits,
+    registry: CodecRegistry | None,
+    now: datetime | None,
+    watch: _observe.Watch | None,
+) -> bytes:
     if not isinstance(plaintext, (bytes, bytearray, memoryview)):
         raise TypeError(f"plaintext must be bytes, not {type(plaintext).__name__}")
     data = bytes(plaintext)
@@ -105,6 +133,8 @@ def seal(
     impl = _codec_for(
         registry, codec, sets=(("recipients", rcpt), ("signer", sig)), private=("signer", sig)
     )
+    if watch is not None:
+        watch.codec = impl.name
     if len(data) > limits.max_plaintext:
         raise SealError(f"plaintext is {len(data)} bytes, over the limit of {limits.max_plaintext}")
     when = _now(now)
@@ -123,6 +153,10 @@ def seal(
         now=when,
         limits=limits,
     )
+    if watch is not None:
+        watch.profile = profile or impl.profiles[0]
+        watch.recipients = tuple(k.kid for k in request.recipients)
+        watch.signers = tuple(k.kid for k in request.signers)
     return impl.seal(request)
 
 
@@ -142,6 +176,31 @@ def open_detailed(
     Use it for audit logs and for checking a rotation: after promoting a new key, the
     ``decrypted_with`` of Google's next messages shows when Google switched to it.
     """
+    args = (envelope, identities, senders, codec, allow_unsigned, limits, registry, now)
+    watch = _observe.watch()
+    if watch is None:
+        return _open_detailed(*args, None)
+    watch.size = len(envelope) if isinstance(envelope, (bytes, str)) else None
+    try:
+        result = _open_detailed(*args, watch)
+    except Exception as exc:
+        watch.failed("open", exc)
+        raise
+    watch.opened(result.decrypted_with, result.verified_by, result.algorithms)
+    return result
+
+
+def _open_detailed(
+    envelope: bytes | str,
+    identities: KeySet,
+    senders: KeySet | None,
+    codec: str | None,
+    allow_unsigned: bool,
+    limits: Limits,
+    registry: CodecRegistry | None,
+    now: datetime | None,
+    watch: _observe.Watch | None,
+) -> OpenResult:
     if isinstance(envelope, (str, bytes, bytearray, memoryview)) and len(envelope) > (
         limits.max_envelope
     ):
@@ -166,6 +225,8 @@ def open_detailed(
         sets=(("identities", ids), ("senders", snd)),
         private=("identities", ids),
     )
+    if watch is not None:
+        watch.codec = impl.name
     when = _now(now)
     request = OpenRequest(
         envelope=raw,
@@ -175,6 +236,8 @@ def open_detailed(
         now=when,
         limits=limits,
     )
+    if watch is not None:
+        watch.trace = request.trace
     failure: type[InvalidEnvelope] | type[InvalidSignature] | None = None
     unavailable: str | None = None
     try:

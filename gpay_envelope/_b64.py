@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-__all__ = ["b64url_decode", "b64url_encode", "is_b64url"]
+__all__ = ["b64url_decode", "b64url_encode", "decode_segment", "is_b64url", "split_compact"]
 
 _CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _TO_STD = bytes.maketrans(b"-_", b"+/")
@@ -13,6 +13,8 @@ _INDEX = {
     c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 }
 _SPARE_BITS = {2: 0x0F, 3: 0x03}
+# Segments longer than this are decoded piece by piece; a multiple of 4.
+_SEGMENT_CHUNK = 1 << 16
 
 
 def b64url_encode(data: bytes, *, pad: bool = True) -> bytes:
@@ -48,3 +50,48 @@ def b64url_decode(data: bytes) -> bytes:
         return binascii.a2b_base64(body.translate(_TO_STD) + b"=" * (-len(body) % 4))
     except binascii.Error:
         raise ValueError("not web-safe base64") from None
+
+
+def split_compact(value: bytes, parts: int) -> list[memoryview] | None:
+    """The ``parts`` dot-separated segments of a JOSE compact serialization (RFC 7515 section
+    7.1, RFC 7516 section 7.1) as views into ``value``, or None unless ``value`` is made of
+    URL-safe base64 characters (no padding) and exactly ``parts - 1`` dots.
+
+    One pass over ``value`` checks both, since what is left after deleting the alphabet must
+    be the dots; no segment is copied.
+    """
+    if value.translate(None, _CHARS) != b"." * (parts - 1):
+        return None
+    view = memoryview(value)
+    segments = []
+    start = 0
+    for _ in range(parts - 1):
+        end = value.index(b".", start)
+        segments.append(view[start:end])
+        start = end + 1
+    segments.append(view[start:])
+    return segments
+
+
+def decode_segment(segment: memoryview) -> bytes:
+    """Decode one segment `split_compact` returned (URL-safe base64, unpadded), once.
+
+    Raises ``ValueError`` for a length that cannot be base64 and for non-canonical trailing
+    bits, as `b64url_decode` does; the alphabet was checked by `split_compact`.
+    """
+    size = len(segment)
+    rem = size % 4
+    if rem == 1 or (rem and _INDEX.get(segment[-1], 0) & _SPARE_BITS[rem]):
+        raise ValueError("not web-safe base64")
+    pad = b"=" * (-size % 4)
+    if size <= _SEGMENT_CHUNK:
+        return binascii.a2b_base64(bytes(segment).translate(_TO_STD) + pad)
+    # Piece by piece: at most one piece of the text is copied at a time, and the decoded
+    # pieces are joined once, so decoding holds no full-size copy of the text.
+    last = size - (size % 4 or 4)
+    pieces = [
+        binascii.a2b_base64(bytes(segment[at : min(at + _SEGMENT_CHUNK, last)]).translate(_TO_STD))
+        for at in range(0, last, _SEGMENT_CHUNK)
+    ]
+    pieces.append(binascii.a2b_base64(bytes(segment[last:]).translate(_TO_STD) + pad))
+    return b"".join(pieces)

@@ -368,13 +368,14 @@ class KeySet:
             primary.
     """
 
-    __slots__ = ("_by_kid", "_enabled", "_keys", "_primary", "_secret_enabled")
+    __slots__ = ("_by_kid", "_enabled", "_has_secret", "_keys", "_primary", "_secret_enabled")
 
     _keys: tuple[Key, ...]
     _primary: str
     _by_kid: dict[str, Key]
     _enabled: tuple[Key, ...]
     _secret_enabled: tuple[Key, ...]
+    _has_secret: bool
 
     def __init__(self, keys: Iterable[Key], *, primary: str) -> None:
         ks = tuple(keys)
@@ -392,6 +393,8 @@ class KeySet:
         enabled = tuple(k for k in ordered if k.status is KeyStatus.ENABLED)
         object.__setattr__(self, "_enabled", enabled)
         object.__setattr__(self, "_secret_enabled", tuple(k for k in enabled if k.has_secret))
+        # Asked on every seal and open (the front door's key set checks): answered once.
+        object.__setattr__(self, "_has_secret", any(k.has_secret for k in ks))
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -412,7 +415,7 @@ class KeySet:
     @property
     def has_secret(self) -> bool:
         """True when any key holds a private half."""
-        return any(k.has_secret for k in self._keys)
+        return self._has_secret
 
     def get(self, kid: str) -> Key:
         """The key with this kid. Raises `KeyNotFound`."""

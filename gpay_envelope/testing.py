@@ -78,6 +78,7 @@ class FakeCodec:
         ]
         if not found:
             raise InvalidEnvelope from None
+        request.trace.decrypted_with = found[0].kid
         if not signer_s:
             if not request.allow_unsigned:
                 raise InvalidSignature from None

@@ -20,11 +20,17 @@ CORE = (
     "gpay_envelope._formats",
     "gpay_envelope._keyops",
     "gpay_envelope._keys",
+    "gpay_envelope._observe",
     "gpay_envelope._policy",
     "gpay_envelope._rotation",
     "gpay_envelope.errors",
 )
-ABOVE_CORE = ("gpay_envelope.adapters", "gpay_envelope.cli", "gpay_envelope.keystore")
+ABOVE_CORE = (
+    "gpay_envelope.adapters",
+    "gpay_envelope.cli",
+    "gpay_envelope.keystore",
+    "gpay_envelope.observe",
+)
 
 
 def _imports_of(module: str) -> set[str]:
@@ -76,11 +82,18 @@ def test_codecs_import_no_layer_above_them() -> None:
 #: entry names a module and everything below it ("=" in front: that module alone); the
 #: longest entry that matches decides.
 LAYERS = (
-    ("gpay_envelope.errors", "gpay_envelope._b64", "gpay_envelope._policy"),
+    (
+        "gpay_envelope.errors",
+        "gpay_envelope._b64",
+        "gpay_envelope._policy",
+        "gpay_envelope._observe",
+    ),
     ("gpay_envelope._keyops",),
     ("gpay_envelope._keys", "gpay_envelope._formats", "gpay_envelope._keyload"),
     ("gpay_envelope._rotation", "gpay_envelope.codecs", "gpay_envelope.tls"),
     ("gpay_envelope._api", "gpay_envelope.testing"),
+    # Audit and metrics (the prometheus and otel extras): the core's audit events only.
+    ("gpay_envelope.observe",),
     # Token keys (the pkcs11 extra): the key model and the codecs' public names.
     ("gpay_envelope.pkcs11",),
     ("gpay_envelope.keystore",),
@@ -114,12 +127,17 @@ def test_a_dependency_quirk_stays_in_its_codec_package() -> None:
             assert rel == "codecs/jwe/_joserfc.py", rel
         if "import pgpy" in text or "from pgpy" in text:
             assert rel == "codecs/pgp/_pgpy.py", rel
+        if "import prometheus_client" in text or "from prometheus_client" in text:
+            assert rel == "observe/prometheus.py", rel
+        if "from opentelemetry" in text or "import opentelemetry" in text:
+            assert rel == "observe/otel.py", rel
 
 
-def test_import_loads_no_codec_dependency() -> None:
+def test_import_loads_no_codec_or_metrics_dependency() -> None:
+    optional = ("joserfc", "pgpy", "prometheus_client", "opentelemetry")
     code = (
-        "import sys, gpay_envelope\n"
-        "print(sorted(m for m in ('joserfc', 'pgpy') if m in sys.modules))"
+        "import sys, gpay_envelope, gpay_envelope.observe\n"
+        f"print(sorted(m for m in {optional!r} if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

@@ -19,6 +19,7 @@ adapters catch it at once and answer with it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -101,8 +102,10 @@ def _text(value: str | bytes) -> str:
 def find_header(headers: Iterable[tuple[str | bytes, str | bytes]], name: str) -> str | None:
     """The first value of the header ``name`` (lower case) in ``headers``, as text (ASGI's
     bytes are read as latin-1); None when absent."""
+    raw = name.encode("latin-1")
     for key, value in headers:
-        if _text(key).lower() == name:
+        # Compared as bytes when ASGI's bytes come in: no decode of every header name.
+        if (key.lower() == raw) if isinstance(key, bytes) else (key.lower() == name):
             return _text(value)
     return None
 
@@ -122,9 +125,10 @@ class HeaderEdit:
 
     def apply_raw(self, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """For ASGI byte pairs; added names are lower-cased, as ASGI wants them."""
-        kept = [(k, v) for k, v in headers if _text(k).lower() not in self.drop]
-        added = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.add]
-        return kept + added
+        drop = _raw_names(self.drop)
+        kept = [(k, v) for k, v in headers if k.lower() not in drop]
+        kept += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.add]
+        return kept
 
     def apply_to(self, headers: MutableMapping[str, Any]) -> None:
         """In place, for a case-insensitive mapping (``httpx.Headers``, requests' headers)."""
@@ -139,6 +143,13 @@ class HeaderEdit:
             environ.pop(_cgi_key(name), None)
         for name, value in self.add:
             environ[_cgi_key(name)] = value
+
+
+@functools.lru_cache(maxsize=16)
+def _raw_names(names: frozenset[str]) -> frozenset[bytes]:
+    """``names`` as ASGI header-name bytes; the drop sets are a few constants, so this is
+    worked out once each, not per header per request."""
+    return frozenset(n.encode("latin-1") for n in names)
 
 
 def _cgi_key(name: str) -> str:
@@ -308,12 +319,13 @@ class Engine:
             envelope, identities=keys.identities, senders=keys.senders, codec=keys.codec,
             limits=self.limits, registry=self.registry,
         )
-        log.debug(
-            "envelope opened: codec=%s decrypted_with=%s verified_by=%s",
-            result.codec,
-            result.decrypted_with,
-            ",".join(result.verified_by),
-        )
+        if log.isEnabledFor(logging.DEBUG):  # the join is not paid for a silent logger
+            log.debug(
+                "envelope opened: codec=%s decrypted_with=%s verified_by=%s",
+                result.codec,
+                result.decrypted_with,
+                ",".join(result.verified_by),
+            )
         return result
 
 

@@ -11,7 +11,8 @@ Per protected HTTP request the middleware reads the key provider once, reads the
 ``limits.max_envelope`` bytes (413 beyond; a Content-Length over the cap is refused before any
 byte is read), opens it (400 `InvalidEnvelope`, 401 `InvalidSignature`), hands the plaintext on
 as an ``application/json`` body, and seals whatever response the application produces, with the
-same keys. Sealing and opening run in a worker thread under asyncio. The rules themselves are in
+same keys. Bodies over 64 KiB are sealed and opened in a worker thread under asyncio, smaller
+ones on the event loop (`_common.INLINE_MAX` says why). The rules themselves are in
 ``_exchange.py``; this module moves ASGI messages. See docs/adapters.md.
 
 It is pure ASGI (no ``BaseHTTPMiddleware``), needs no framework, and imports none.
@@ -78,7 +79,8 @@ class EnvelopeMiddleware(ServerMiddleware[ASGIApp]):
         try:
             exchange.declared_length(find_header(headers, "content-length"))
             body = await read_capped_async(_request_chunks(receive), exchange.max_body)
-            result, edit = await run_blocking(partial(exchange.open_request, body))
+            size = None if body is None else len(body)
+            result, edit = await run_blocking(partial(exchange.open_request, body), size=size)
         except Refused as refused:
             await _reject(send, refused.rejection)
             return
@@ -178,7 +180,7 @@ class _Sealer:
             body=self._body,
         )
         try:
-            envelope, edit = await run_blocking(seal)
+            envelope, edit = await run_blocking(seal, size=self._body.size)
         except Refused as refused:
             await _reject(self._send, refused.rejection)
             return

@@ -25,19 +25,27 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, NoReturn, TextIO
 
 from .. import __version__
 from ..errors import EnvelopeError
 from . import demo, envelope, keys, rotate
-from ._common import EXIT_INVALID, EXIT_USAGE, Ctx, UsageError
+from ._common import EXIT_INVALID, EXIT_USAGE, Ctx, UsageError, add_command, examples
 from .tls import add_tls_check_arguments, run_tls_check
 
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage mistake as one line on stderr (the usage is one --help away);
+    its subcommands are made of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p: argparse.ArgumentParser = _Parser(
         prog="gpay-envelope",
         description="Seal and open Google Pay partner-API envelopes (PGP, JWE); manage and "
         "rotate their keys.",
@@ -48,9 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     rotate.add_parsers(keys.add_parser(sub))
     envelope.add_parsers(sub)
-    tls = sub.add_parser(
+    tls = add_command(
+        sub,
         "tls-check",
         help="check an HTTPS endpoint against Google Pay's transport rules (T1-T4)",
+        description="Connect to an HTTPS endpoint and check it against Google Pay's transport "
+        "rules (TLS version, cipher suites, certificate chain and name; T1-T4 in "
+        "docs/tls.md); exit 1 when a rule is not met.",
+        epilog=examples(
+            "gpay-envelope tls-check https://pay.example.com",
+            "gpay-envelope tls-check localhost:8443 --cafile test-ca.pem --servername pay.local",
+        ),
     )
     add_tls_check_arguments(tls)
     tls.set_defaults(run=lambda args, ctx: run_tls_check(args))
@@ -86,4 +102,13 @@ def main(
         where = f"{exc.filename}: " if exc.filename else ""
         ctx.err.write(f"gpay-envelope: {where}{exc.strerror or exc}\n")
         return EXIT_INVALID
+    except UnicodeError as exc:  # its arguments hold the bytes: name the type only
+        ctx.err.write(f"gpay-envelope: error: {type(exc).__name__} in the input\n")
+        return EXIT_USAGE
+    except (TypeError, ValueError) as exc:  # the library's answer to a misuse
+        ctx.err.write(f"gpay-envelope: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        ctx.err.write("gpay-envelope: interrupted\n")
+        return 130
     return code

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,8 +15,8 @@ from typing import BinaryIO, TextIO, TypeAlias
 from .._keys import KeySet, KeyStatus, utcnow
 from .._policy import MAX_LIFETIME_DAYS
 from ..errors import KeySetError
-from ..keystore import PassphraseRef, read_manifest
-from ..keystore.files import atomic_write
+from ..keystore import PassphraseRef, is_manifest, read_manifest
+from ..keystore.files import atomic_write, naming_source
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -89,6 +89,32 @@ def print_manifest_state(ctx: Ctx, manifest: Path, ks: KeySet) -> None:
     rows_table(rows, ctx.out)
 
 
+# -- parsers --------------------------------------------------------------------------------
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped as usual; an epilog that starts with "examples:" kept as written,
+    one command a line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return text
+        return super()._fill_text(text, width, indent)
+
+
+def examples(*lines: str) -> str:
+    """An "examples:" epilog, one command (or "# comment") a line."""
+    return "examples:\n" + "".join(f"  {line}\n" for line in lines)
+
+
+def add_command(
+    commands: Commands, name: str, *, help: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """A command with its one-line ``help`` (in the group's list), a ``description`` and an
+    examples ``epilog`` (made by `examples`)."""
+    return commands.add_parser(
+        name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter
+    )
+
+
 # -- argument types and options -------------------------------------------------------------
 def at(text: str) -> datetime:
     """``--at``: an ISO date or date-time; a naive value is UTC."""
@@ -134,10 +160,36 @@ def passphrase_ref(args: argparse.Namespace, base: Path | None = None) -> Passph
     return None
 
 
+def passphrase_flag(args: argparse.Namespace) -> str | None:
+    """The passphrase option given, as typed (``--passphrase-env VAR``), or None."""
+    if getattr(args, "passphrase_env", None):
+        return f"--passphrase-env {args.passphrase_env}"
+    if getattr(args, "passphrase_file", None):
+        return f"--passphrase-file {args.passphrase_file}"
+    return None
+
+
 def passphrase(args: argparse.Namespace) -> str | None:
-    """The passphrase the options point to (a file relative to the working directory)."""
+    """The passphrase the options point to (a file relative to the working directory); an
+    unset variable or an empty file is a usage error naming the option."""
     ref = passphrase_ref(args)
-    return None if ref is None else ref.resolve(Path.cwd())
+    try:
+        return None if ref is None else ref.resolve(Path.cwd())
+    except KeySetError as exc:
+        raise UsageError(f"{passphrase_flag(args)}: {exc}") from None
+
+
+@contextlib.contextmanager
+def naming_passphrase(args: argparse.Namespace, path: Path) -> Iterator[None]:
+    """Loading the plain key file ``path``: a failure names the file and the passphrase
+    option tried (a manifest names its own passphrases, and its errors say which)."""
+    try:
+        yield
+    except KeySetError as exc:
+        flag = passphrase_flag(args)
+        if flag is None or is_manifest(path):
+            raise
+        raise naming_source(exc, str(path), flag) from None
 
 
 # -- writing files --------------------------------------------------------------------------
@@ -159,6 +211,15 @@ def write_new(path: Path, data: bytes, mode: int, *, force: bool) -> None:
     finally:
         if fd != -1:
             os.close(fd)
+
+
+def write_output_file(path: Path, data: bytes, mode: int) -> None:
+    """Replace ``path`` with ``data`` (``-o``); an error names ``path``, not the temporary
+    file written next to it."""
+    try:
+        atomic_write(path, data, mode=mode)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
 
 
 @dataclass(frozen=True)

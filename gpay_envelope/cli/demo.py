@@ -34,6 +34,8 @@ from ._common import (
     Commands,
     Ctx,
     Output,
+    add_command,
+    examples,
     keyset_cell,
     rows_table,
     write_all,
@@ -304,7 +306,18 @@ def _cmd_demo(args: argparse.Namespace, ctx: Ctx) -> int:
 
 def add_parser(sub: Commands) -> None:
     """Add the ``demo`` command."""
-    demo = sub.add_parser("demo", help="a full key rotation with fresh keys, PGP and JWE")
+    demo = add_command(
+        sub,
+        "demo",
+        help="a full key rotation with fresh keys, PGP and JWE",
+        description="Make fresh keys for a partner and for Google, then walk a whole rotation "
+        "(add, verify, promote, disable, remove) sealing and opening envelopes both ways at each "
+        "step, PGP and JWE; exit 1 if any envelope does not behave as expected.",
+        epilog=examples(
+            "gpay-envelope demo",
+            "gpay-envelope demo --bits 3072 --workdir demo-keys  # keep the files to look at",
+        ),
+    )
     demo.add_argument(
         "--bits",
         type=int,

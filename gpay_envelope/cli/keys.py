@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .._keys import Key
 from .._policy import DEFAULT_LIFETIME, DEFAULT_RSA_BITS, GENERATE_RSA_BITS, MAX_LIFETIME_DAYS
-from ..keystore import Finding, KeyInfo, check_key, check_keyset, describe_key, init_manifest
+from ..keystore import KeyInfo, describe_key, init_manifest
+from ._check import cmd_check
+from ._check import sources as load_sources
 from ._common import (
     EXIT_INVALID,
     EXIT_OK,
@@ -21,10 +22,12 @@ from ._common import (
     Ctx,
     Output,
     UsageError,
+    add_command,
     add_passphrase_options,
     at,
     date,
     days,
+    examples,
     expiry_cell,
     passphrase,
     passphrase_ref,
@@ -33,7 +36,7 @@ from ._common import (
     rows_table,
     write_all,
 )
-from ._inspect import Source, load_source
+from ._inspect import Source, thumbprint_kids
 from ._newkeys import (
     SECRET_MODE,
     jwe_outputs,
@@ -43,6 +46,7 @@ from ._newkeys import (
     token_entry_text,
     token_outputs,
 )
+from .usage import add_usage_option
 
 
 # -- keys generate --------------------------------------------------------------------------
@@ -174,11 +178,6 @@ def _cmd_generate(args: argparse.Namespace, ctx: Ctx) -> int:
 
 
 # -- keys list / show -----------------------------------------------------------------------
-def _sources(args: argparse.Namespace) -> list[Source]:
-    secret = passphrase(args)
-    return [load_source(Path(p), secret) for p in args.files]
-
-
 def _exit_code(sources: Sequence[Source]) -> int:
     return EXIT_INVALID if any(s.error for s in sources) else EXIT_OK
 
@@ -205,6 +204,7 @@ def _list_json(sources: Sequence[Source]) -> list[dict[str, Any]]:
             "manifest": s.manifest,
             "environment": s.environment,
             "error": s.error,
+            "warnings": [f.to_json() for f in s.notes],
             "keys": [dict(i.to_json(), file=s.files.get(i.kid)) for i in s.infos()],
         }
         for s in sources
@@ -233,12 +233,20 @@ def _list_rows(sources: Sequence[Source], when: datetime) -> list[list[str]]:
     return rows
 
 
+def _warn_notes(ctx: Ctx, sources: Sequence[Source]) -> None:
+    """The notes about the keys' kids, one line each on stderr (stdout stays the table)."""
+    for s in sources:
+        for f in s.notes:
+            ctx.err.write(f"warning: {f.kid}: {f.message}\n")
+
+
 def _cmd_list(args: argparse.Namespace, ctx: Ctx) -> int:
-    sources = _sources(args)
+    sources = load_sources(args)
     if args.json:
         ctx.out.write(json.dumps(_list_json(sources), indent=2) + "\n")
     else:
         rows_table(_list_rows(sources, args.at or ctx.now), ctx.out)
+        _warn_notes(ctx, sources)
     return _exit_code(sources)
 
 
@@ -273,7 +281,7 @@ def _show_key(ctx: Ctx, s: Source, i: KeyInfo, when: datetime) -> None:
 def _cmd_show(args: argparse.Namespace, ctx: Ctx) -> int:
     if args.json:
         return _cmd_list(args, ctx)
-    sources = _sources(args)
+    sources = load_sources(args)
     when = args.at or ctx.now
     for s in sources:
         env = f", {s.environment}" if s.environment else ""
@@ -283,102 +291,8 @@ def _cmd_show(args: argparse.Namespace, ctx: Ctx) -> int:
             continue
         for i in s.infos():
             _show_key(ctx, s, i, when)
+    _warn_notes(ctx, sources)
     return _exit_code(sources)
-
-
-# -- keys check -----------------------------------------------------------------------------
-def _findings(src: Source, *, when: datetime, warn_days: int) -> list[Finding]:
-    """The file's mode findings, then the key rules (a manifest is also checked as a set)."""
-    findings = list(src.extra)
-    if src.error is not None:
-        findings.insert(0, Finding("error", None, f"cannot load: {src.error}"))
-    elif src.keyset is not None:
-        if src.manifest:
-            findings += check_keyset(src.keyset, now=when, warn_days=warn_days)
-        else:
-            for k in src.keyset:
-                findings += check_key(k, now=when, warn_days=warn_days)
-    return findings
-
-
-_Report = list[tuple[Source, list[Finding]]]
-
-
-@dataclass(frozen=True)
-class _Tally:
-    """The counts over every file checked, and the verdict."""
-
-    errors: int
-    warnings: int
-    failed: bool
-
-    @classmethod
-    def of(cls, report: _Report, *, strict: bool) -> _Tally:
-        every = [f for _, fs in report for f in fs]
-        errors = sum(f.level == "error" for f in every)
-        warnings = sum(f.level == "warning" for f in every)
-        return cls(errors, warnings, errors > 0 or (strict and warnings > 0))
-
-
-def _check_json(
-    report: _Report, tally: _Tally, *, when: datetime, warn_days: int
-) -> dict[str, Any]:
-    return {
-        "ok": not tally.failed,
-        "at": when.isoformat(),
-        "warn_days": warn_days,
-        "errors": tally.errors,
-        "warnings": tally.warnings,
-        "files": [
-            {
-                "file": str(src.path),
-                "manifest": src.manifest,
-                "keys": list(src.keyset.kids) if src.keyset is not None else [],
-                "findings": [f.to_json() for f in fs],
-            }
-            for src, fs in report
-        ],
-    }
-
-
-def _print_findings(ctx: Ctx, src: Source, fs: Sequence[Finding]) -> None:
-    """The file's heading, its findings, then "ok" for every key no finding names."""
-    head = f"{src.path}"
-    if src.keyset is not None:
-        env = f", {src.environment}" if src.environment else ""
-        head += f" ({src.kind}, {src.keyset.codec}{env}, {len(src.keyset)} key(s))"
-    ctx.out.write(head + "\n")
-    rows = [[f.level.upper(), f.kid or "-", f.message] for f in fs]
-    flagged = {f.kid for f in fs}
-    if src.keyset is not None:
-        rows.extend(["ok", k, "meets the rules"] for k in src.keyset.kids if k not in flagged)
-    for level, kid, message in rows:
-        ctx.out.write(f"  {level:<8}{kid}  {message}\n")
-
-
-def _print_check(
-    ctx: Ctx, report: _Report, tally: _Tally, *, when: datetime, args: argparse.Namespace
-) -> None:
-    for src, fs in report:
-        _print_findings(ctx, src, fs)
-    verdict = "FAILED" if tally.failed else "passed"
-    ctx.out.write(
-        f"check {verdict}: {tally.errors} error(s), {tally.warnings} warning(s)"
-        f"{' (strict: warnings fail)' if args.strict else ''}; as of {date(when)}, "
-        f"expiry warning window {args.warn_days} days\n"
-    )
-
-
-def _cmd_check(args: argparse.Namespace, ctx: Ctx) -> int:
-    when = args.at or ctx.now
-    report = [(src, _findings(src, when=when, warn_days=args.warn_days)) for src in _sources(args)]
-    tally = _Tally.of(report, strict=args.strict)
-    if args.json:
-        doc = _check_json(report, tally, when=when, warn_days=args.warn_days)
-        ctx.out.write(json.dumps(doc, indent=2) + "\n")
-    else:
-        _print_check(ctx, report, tally, when=when, args=args)
-    return EXIT_INVALID if tally.failed else EXIT_OK
 
 
 # -- keys init ------------------------------------------------------------------------------
@@ -392,9 +306,12 @@ def _cmd_init(args: argparse.Namespace, ctx: Ctx) -> int:
         passphrase=passphrase_ref(args, manifest.parent),
         use=args.use,
         force=args.force,
+        refuse_expired_at=None if args.force else ctx.now,
     )
     ctx.out.write(f"created {manifest} ({ks.codec}) with primary {ks.primary.kid}\n")
     print_manifest_state(ctx, manifest, ks)
+    for f in thumbprint_kids(Path(args.key_file), list(ks)):
+        ctx.err.write(f"warning: {f.kid}: {f.message}\n")
     return EXIT_OK
 
 
@@ -403,13 +320,26 @@ _GENERATE_HELP = "new keys that meet Google's rules, written with safe permissio
 _GENERATE_DESCRIPTION = (
     "Generate keys: secret files 0600 (never overwritten without --force), public files 0644 "
     "ready to send to Google. OpenPGP: an RSA certify+sign primary key with an RSA encryption "
-    "subkey. JWE: an RSA encryption key and an RSA signing key (--use), a JWK Set per secret "
-    "key and one public JWK Set."
+    "subkey, NAME.secret.asc and NAME.public.asc. JWE: an RSA encryption key and an RSA "
+    "signing key (--use), a JWK Set per secret key (NAME-enc.secret.jwks.json, "
+    "NAME-sig.secret.jwks.json) and one public JWK Set (NAME.public.jwks.json)."
+)
+_GENERATE_EXAMPLES = examples(
+    "gpay-envelope keys generate --codec pgp --uid 'Example Pay <keys@example.com>' "
+    "--out-dir keys --passphrase-env GPAY_PASSPHRASE",
+    "gpay-envelope keys generate --codec jwe --out-dir keys --name partner-sandbox",
+    "gpay-envelope keys generate --codec jwe --use enc --legacy --days 180",
 )
 
 
 def _add_generate(commands: Commands) -> None:
-    gen = commands.add_parser("generate", help=_GENERATE_HELP, description=_GENERATE_DESCRIPTION)
+    gen = add_command(
+        commands,
+        "generate",
+        help=_GENERATE_HELP,
+        description=_GENERATE_DESCRIPTION,
+        epilog=_GENERATE_EXAMPLES,
+    )
     gen.add_argument("--codec", choices=("pgp", "jwe"), required=True)
     gen.add_argument(
         "--bits",
@@ -450,11 +380,24 @@ def _add_generate(commands: Commands) -> None:
     gen.set_defaults(run=_cmd_generate)
 
 
+_INSPECT_EXAMPLES = (
+    "gpay-envelope keys {name} partner.keyset.json",
+    "gpay-envelope keys {name} keys/partner-2026-12-03.public.asc google.public.jwks.json",
+    "gpay-envelope keys {name} partner.keyset.json --json --at 2027-06-01",
+)
+
+
 def _add_inspect(
-    commands: Commands, name: str, help_text: str, run: Command
+    commands: Commands, name: str, help_text: str, description: str, run: Command
 ) -> argparse.ArgumentParser:
-    p = commands.add_parser(name, help=help_text, description=help_text)
-    p.add_argument("files", nargs="+", metavar="FILE", help="manifest or key file")
+    p = add_command(
+        commands,
+        name,
+        help=help_text,
+        description=description,
+        epilog=examples(*(e.format(name=name) for e in _INSPECT_EXAMPLES)),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="keyset manifest or key file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--at", type=at, help="evaluate dates as of this ISO date")
     add_passphrase_options(p, "the passphrase of protected key files")
@@ -463,44 +406,82 @@ def _add_inspect(
 
 
 def _add_init(commands: Commands) -> None:
-    init = commands.add_parser(
-        "init", help="create a keyset manifest holding one key (its primary)"
+    init = add_command(
+        commands,
+        "init",
+        help="create a keyset manifest holding one key (its primary)",
+        description="Create a keyset manifest holding one key, its primary. The manifest "
+        "names the key file (relative to the manifest) and where its passphrase comes from, "
+        "never the passphrase. An expired key is refused, and an existing manifest kept, "
+        "unless --force. A JWK without a kid gets its RFC 7638 thumbprint as its kid: a "
+        "warning says so.",
+        epilog=examples(
+            "gpay-envelope keys init partner.keyset.json keys/partner-2026-12-03.secret.asc "
+            "--passphrase-env GPAY_PASSPHRASE --environment sandbox",
+            "gpay-envelope keys init enc.keyset.json keys/partner-2026-12-03-enc.secret.jwks.json",
+            "gpay-envelope keys init sig.keyset.json keys/partner-sig.pem --use sig",
+        ),
     )
-    init.add_argument("manifest", metavar="MANIFEST")
-    init.add_argument("key_file", metavar="KEYFILE")
+    init.add_argument("manifest", metavar="MANIFEST", help="the manifest file to create")
+    init.add_argument("key_file", metavar="KEYFILE", help="the key file of its first key")
     init.add_argument("--kid", help="which key of the file")
     init.add_argument("--environment", choices=("sandbox", "production"))
     init.add_argument("--use", choices=("enc", "sig"), help="use of a PEM key")
-    init.add_argument("--force", action="store_true", help="replace an existing manifest")
+    init.add_argument(
+        "--force", action="store_true", help="replace an existing manifest; take an expired key"
+    )
     add_passphrase_options(init, "the key's passphrase (the manifest stores the reference)")
     init.set_defaults(run=_cmd_init)
+
+
+_CHECK_DESCRIPTION = (
+    "Check keys against Google's rules; exit 1 on an error (expired, expiring soon, no "
+    "expiry, lifetime over two years, no encryption subkey, weak, invalid set) and, with "
+    "--strict, on a warning (file modes, a JWK without a kid)."
+)
 
 
 def add_parser(sub: Commands) -> Commands:
     """Add the ``keys`` group with generate, list, show, check and init; return its command
     list, for the rotation commands (`gpay_envelope.cli.rotate`) to join."""
-    keys = sub.add_parser(
+    keys = add_command(
+        sub,
         "keys",
         help="generate, inspect, check and rotate keys (docs/rotation.md)",
         description="Key lifecycle: generate, list/show/check, init/rotate a keyset manifest, "
         "verify-rotation. See docs/rotation.md for the runbook.",
+        epilog=examples(
+            "gpay-envelope keys generate --codec pgp --uid 'Example Pay <keys@example.com>'",
+            "gpay-envelope keys init partner.keyset.json partner-2026-12-03.secret.asc",
+            "gpay-envelope keys check partner.keyset.json",
+            "gpay-envelope keys COMMAND --help",
+        ),
     )
     commands = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
     _add_generate(commands)
-    _add_inspect(commands, "list", "one line per key: kid, size, usages, status, expiry", _cmd_list)
     _add_inspect(
-        commands, "show", "everything about each key (subkeys, user ids, thumbprints)", _cmd_show
+        commands,
+        "list",
+        "one line per key: kid, size, usages, status, expiry",
+        "One line per key of each file: kid, codec, size, usages, status, which half, "
+        "created, expires. Exit 1 when a file does not load.",
+        _cmd_list,
+    )
+    _add_inspect(
+        commands,
+        "show",
+        "everything about each key (subkeys, user ids, thumbprints)",
+        "Everything about each key of each file: usages, algorithms, status, dates, OpenPGP "
+        "subkeys and user ids, the JWK thumbprint.",
+        _cmd_show,
     )
     check = _add_inspect(
-        commands,
-        "check",
-        "check keys against Google's rules; exit 1 on an error (expired, expiring soon, "
-        "no expiry, lifetime over two years, no encryption subkey, weak, invalid set)",
-        _cmd_check,
+        commands, "check", "check keys against Google's rules", _CHECK_DESCRIPTION, cmd_check
     )
     check.add_argument(
         "--warn-days", type=int, default=30, help="fail on keys expiring within N days (30)"
     )
     check.add_argument("--strict", action="store_true", help="warnings fail the check too")
+    add_usage_option(check)
     _add_init(commands)
     return commands

@@ -7,8 +7,11 @@ formats what `gpay_envelope.keystore.rotation.verify_rotation` finds.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from .._keys import Key, KeySet, KeyStatus
 from ..keystore import (
@@ -29,7 +32,9 @@ from ._common import (
     Commands,
     Ctx,
     UsageError,
+    add_command,
     add_passphrase_options,
+    examples,
     passphrase_ref,
     print_manifest_state,
     rows_table,
@@ -48,6 +53,17 @@ def _pin_ref(args: argparse.Namespace, base: Path) -> PassphraseRef | None:
     return passphrase_ref(pin, base)
 
 
+def _added_hint(key: Key, primary: str) -> str:
+    """What a key just added does now, by what it can do and the half held."""
+    if key.status is KeyStatus.DISABLED:
+        return f"{key.kid} added DISABLED: it does nothing until enabled."
+    if key.can("enc") and key.has_secret:
+        return f"{key.kid} added; it opens envelopes now, sealing still uses {primary}."
+    if key.can("sig") and key.has_secret:
+        return f"{key.kid} added; signing still uses {primary} until {key.kid} is promoted."
+    return f"{key.kid} added; signatures by it are accepted now."
+
+
 def _add(manifest: Path, args: argparse.Namespace, ctx: Ctx) -> tuple[KeySet, str]:
     before = load_manifest(manifest)
     ks = add_key(
@@ -59,21 +75,25 @@ def _add(manifest: Path, args: argparse.Namespace, ctx: Ctx) -> tuple[KeySet, st
         use=args.use,
         pkcs11=args.pkcs11,
         pin=_pin_ref(args, manifest.parent),
+        refuse_expired_at=None if args.force else ctx.now,
     )
     kid = next(k for k in ks.kids if k not in before)
     return ks, (
-        f"{kid} added; it opens envelopes now, sealing still uses {ks.primary.kid}.\n"
+        f"{_added_hint(ks.get(kid), ks.primary.kid)}\n"
         f"next: gpay-envelope keys verify-rotation {manifest} {kid}\n"
     )
 
 
 def _promote(manifest: Path, args: argparse.Namespace, ctx: Ctx) -> tuple[KeySet, str]:
+    old = load_manifest(manifest).primary.kid
     ks = promote_key(manifest, args.kid, now=ctx.now)
     kid = ks.primary.kid
+    if kid == old:
+        return ks, f"{kid} was the primary already; nothing changed.\n"
     return ks, (
         f"{kid} is the primary: sealing uses it now; the other keys still open.\n"
-        "Keep the old key ENABLED until Google no longer uses it (watch which key opens\n"
-        f"Google's messages), then: gpay-envelope keys rotate {manifest} disable OLD_KID\n"
+        f"Keep {old} ENABLED until Google no longer uses it (watch which key opens\n"
+        f"Google's messages), then: gpay-envelope keys rotate {manifest} disable {old}\n"
     )
 
 
@@ -117,9 +137,35 @@ _STEPS: dict[str, _Step] = {
 }
 
 
+def _state_json(manifest: Path, ks: KeySet, now: datetime) -> list[dict[str, Any]]:
+    """The manifest's keys after a change, as `print_manifest_state` shows them."""
+    files = {e.kid: e.file for e in read_manifest(manifest).keys}
+    return [
+        {
+            "kid": k.kid,
+            "status": "primary" if k is ks.primary else k.status.value,
+            "file": files.get(k.kid),
+            "expires": k.not_after.isoformat() if k.not_after else None,
+            "expired": k.not_after is not None and k.not_after <= now,
+        }
+        for k in ks.primary_first()
+    ]
+
+
 def _cmd_rotate(args: argparse.Namespace, ctx: Ctx) -> int:
     manifest = Path(args.manifest)
     ks, hint = _STEPS[args.action](manifest, args, ctx)
+    if args.json:
+        doc = {
+            "manifest": str(manifest),
+            "step": args.action,
+            "codec": ks.codec,
+            "primary": ks.primary.kid,
+            "keys": _state_json(manifest, ks, ctx.now),
+            "hint": hint.strip().splitlines(),
+        }
+        ctx.out.write(json.dumps(doc, indent=2) + "\n")
+        return EXIT_OK
     ctx.out.write(f"{manifest}: {args.action} done\n")
     print_manifest_state(ctx, manifest, ks)
     ctx.out.write(hint)
@@ -163,9 +209,6 @@ def _cmd_verify(args: argparse.Namespace, ctx: Ctx) -> int:
     ks = load_manifest(manifest)
     kid = _kid_to_verify(ks, args.kid)
     public = _public_key(args.public, ks.codec, kid) if args.public else None
-    ctx.out.write(
-        f"verifying {kid} from {manifest} ({ks.codec}); a throwaway key stands in for Google\n"
-    )
     report = verify_rotation(
         ks,
         kid,
@@ -173,6 +216,22 @@ def _cmd_verify(args: argparse.Namespace, ctx: Ctx) -> int:
         public_label=str(args.public),
         now=ctx.now,
         warn_days=args.warn_days,
+    )
+    if args.json:
+        doc = {
+            "manifest": str(manifest),
+            "kid": kid,
+            "codec": ks.codec,
+            "ok": report.ok,
+            "steps": [
+                {"step": step, "result": result, "detail": detail}
+                for step, result, detail in _report_rows(report)
+            ],
+        }
+        ctx.out.write(json.dumps(doc, indent=2) + "\n")
+        return EXIT_OK if report.ok else EXIT_INVALID
+    ctx.out.write(
+        f"verifying {kid} from {manifest} ({ks.codec}); a throwaway key stands in for Google\n"
     )
     rows_table([["step", "result", "detail"], *_report_rows(report)], ctx.out)
     if report.ok:
@@ -187,49 +246,108 @@ def _cmd_verify(args: argparse.Namespace, ctx: Ctx) -> int:
 
 
 # -- the parsers ----------------------------------------------------------------------------
+_ROTATE_DESCRIPTION = (
+    "One rotation step on a keyset manifest. Each step loads the manifest, checks the result "
+    "as a key set, and only then renames the new manifest over the old one, holding the "
+    "folder's edit lock, so that two edits at once take turns and neither is lost. "
+    "The runbook: add, verify-rotation, promote, disable, remove (docs/rotation.md)."
+)
+_STEP_HELP = {
+    "promote": "make KID the primary (it must be valid now)",
+    "disable": "KID neither seals nor opens any more",
+    "enable": "undo disable",
+    "remove": "drop KID from the manifest (disable it first)",
+}
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def _add_rotate(commands: Commands) -> None:
-    rot = commands.add_parser(
+    m = "partner.keyset.json"
+    rot = add_command(
+        commands,
         "rotate",
         help="one rotation step on a manifest: add, promote, disable, enable, remove",
-        description="Edit a manifest atomically; the result is validated before it is written.",
+        description=_ROTATE_DESCRIPTION,
+        epilog=examples(
+            f"gpay-envelope keys rotate {m} add partner-2027-01-05.secret.asc "
+            "--passphrase-env GPAY_PASSPHRASE",
+            f"gpay-envelope keys verify-rotation {m}",
+            f"gpay-envelope keys rotate {m} promote 3247F36D28BED86D",
+            f"gpay-envelope keys rotate {m} disable 9A1C0E7B55D2F4A8",
+            f"gpay-envelope keys rotate {m} remove 9A1C0E7B55D2F4A8",
+            f"gpay-envelope keys rotate {m} promote 3247F36D28BED86D --json",
+        ),
     )
-    rot.add_argument("manifest", metavar="MANIFEST")
+    rot.add_argument("manifest", metavar="MANIFEST", help="the keyset manifest to edit")
     actions = rot.add_subparsers(dest="action", required=True, metavar="STEP")
-    add = actions.add_parser("add", help="add a key (ENABLED, not primary)")
-    add.add_argument("key_file", metavar="KEYFILE")
+    add = add_command(
+        actions,
+        "add",
+        help="add a key (ENABLED, not primary)",
+        description="Add a key to the manifest, ENABLED (or --disabled) and not the primary. "
+        "An expired key is refused unless --force.",
+        epilog=examples(
+            f"gpay-envelope keys rotate {m} add partner-2027-01-05.secret.asc",
+            "gpay-envelope keys rotate enc.keyset.json add partner-2027-01-05-enc.secret.jwks.json",
+            f"gpay-envelope keys rotate {m} add new.public.asc --pkcs11 'pkcs11:token=pay;"
+            "object=k2' --pin-env PIN",
+        ),
+    )
+    add.add_argument(
+        "key_file",
+        metavar="KEYFILE",
+        help="the key file (its secret half, for "
+        "your own keys; the public half of a token key with --pkcs11)",
+    )
     add.add_argument("--kid", help="which key of the file")
     add.add_argument("--disabled", action="store_true", help="add it DISABLED")
     add.add_argument("--use", choices=("enc", "sig"), help="use of a PEM key")
+    add.add_argument("--force", action="store_true", help="add it even if it has expired")
+    _add_json(add)
     add_passphrase_options(add, "the key's passphrase (the manifest stores the reference)")
     add.add_argument("--pkcs11", metavar="URI", help="KEYFILE is the public half of this token key")
     pin = add.add_mutually_exclusive_group()
     pin.add_argument("--pin-env", metavar="VAR", help="environment variable holding the PIN")
     pin.add_argument("--pin-file", metavar="FILE", help="file holding the PIN")
-    for name, text in (
-        ("promote", "make KID the primary (it must be valid now)"),
-        ("disable", "KID neither seals nor opens any more"),
-        ("enable", "undo disable"),
-        ("remove", "drop KID from the manifest (disable it first)"),
-    ):
-        p = actions.add_parser(name, help=text)
+    for name, text in _STEP_HELP.items():
+        p = add_command(
+            actions,
+            name,
+            help=text,
+            description=f"{text[0].upper()}{text[1:]}.",
+            epilog=examples(f"gpay-envelope keys rotate {m} {name} 3247F36D28BED86D"),
+        )
         p.add_argument("kid", metavar="KID", help="kid, or a unique OpenPGP fingerprint suffix")
         if name == "remove":
             p.add_argument("--force", action="store_true", help="remove an ENABLED key")
+        _add_json(p)
     rot.set_defaults(run=_cmd_rotate)
 
 
 def _add_verify(commands: Commands) -> None:
-    ver = commands.add_parser(
+    ver = add_command(
+        commands,
         "verify-rotation",
         help="prove a new key works before it becomes primary",
         description="Seal to the key's public half and open with the manifest; sign with the "
         "set as it will be once the key is primary and verify with the public half; check the "
-        "current primary still works. A throwaway key stands in for Google.",
+        "current primary still works. A throwaway key stands in for Google. Exit 1 when a "
+        "step fails.",
+        epilog=examples(
+            "gpay-envelope keys verify-rotation partner.keyset.json",
+            "gpay-envelope keys verify-rotation partner.keyset.json 3247F36D28BED86D "
+            "--public partner-2027-01-05.public.asc",
+            "gpay-envelope keys verify-rotation enc.keyset.json --json",
+        ),
     )
-    ver.add_argument("manifest", metavar="MANIFEST")
+    ver.add_argument("manifest", metavar="MANIFEST", help="the keyset manifest holding the key")
     ver.add_argument("kid", metavar="KID", nargs="?", help="default: the one non-primary key")
     ver.add_argument("--public", metavar="FILE", help="the public key file you send to Google")
     ver.add_argument("--warn-days", type=int, default=30, help="expiry window (30)")
+    _add_json(ver)
     ver.set_defaults(run=_cmd_verify)
 
 

@@ -11,7 +11,15 @@ anything else it lets escape is turned into `InvalidEnvelope` by the caller.
 
 from __future__ import annotations
 
-from ._protocol import DEFAULT_LIMITS, Codec, Limits, OpenRequest, OpenResult, SealRequest
+from ._protocol import (
+    DEFAULT_LIMITS,
+    Codec,
+    Limits,
+    OpenRequest,
+    OpenResult,
+    OpenTrace,
+    SealRequest,
+)
 from ._registry import CodecRegistry, default_registry
 
 __all__ = [
@@ -21,6 +29,7 @@ __all__ = [
     "Limits",
     "OpenRequest",
     "OpenResult",
+    "OpenTrace",
     "SealRequest",
     "default_registry",
 ]

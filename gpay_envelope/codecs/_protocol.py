@@ -1,5 +1,5 @@
 """The codec protocol and the records seal and open hand a codec: `Limits`, `SealRequest`,
-`OpenRequest`, `OpenResult`. See the package docstring for the contract."""
+`OpenRequest`, `OpenTrace`, `OpenResult`. See the package docstring for the contract."""
 
 
 from __future__ import annotations
@@ -11,7 +11,15 @@ from typing import Protocol, runtime_checkable
 from .._keys import Key
 from .._rotation import TrialBudget
 
-__all__ = ["DEFAULT_LIMITS", "Codec", "Limits", "OpenRequest", "OpenResult", "SealRequest"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Codec",
+    "Limits",
+    "OpenRequest",
+    "OpenResult",
+    "OpenTrace",
+    "SealRequest",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +64,18 @@ class SealRequest:
     limits: Limits
 
 
+@dataclass(slots=True)
+class OpenTrace:
+    """What an open learnt before it ended, for the audit event of an open that then fails.
+
+    A codec sets ``decrypted_with`` to the kid of the identity key that decrypted as soon as
+    one has (so an `InvalidSignature` still tells which of our keys the peer sealed to). It
+    names a key only: nothing else about the envelope goes here.
+    """
+
+    decrypted_with: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class OpenRequest:
     """What `open` hands a codec.
@@ -63,7 +83,8 @@ class OpenRequest:
     ``identities`` are the keys that may decrypt and ``senders`` the keys whose signatures
     count (`_rotation.identity_keys` / `sender_keys`), primary first; ``senders`` is empty
     when the caller passed no sender set. ``trials`` is the one budget of private-key
-    operations the whole envelope may spend (``limits.max_trials``), made with the request.
+    operations the whole envelope may spend (``limits.max_trials``), made with the request;
+    ``trace`` is where the codec records which identity key decrypted (`OpenTrace`).
     """
 
     envelope: bytes = field(repr=False)
@@ -73,10 +94,12 @@ class OpenRequest:
     now: datetime
     limits: Limits
     trials: TrialBudget = field(init=False)
+    trace: OpenTrace = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # One fresh budget per request (per envelope); frozen, so set once, here.
         object.__setattr__(self, "trials", TrialBudget(self.limits.max_trials))
+        object.__setattr__(self, "trace", OpenTrace())
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@
 Each step loads the manifest, applies the change to the loaded `KeySet` (so every `KeySet`
 rule is checked first), and only then writes the new manifest with `save_manifest`: a
 temporary file renamed over the old one, refused when somebody else changed the file
-meanwhile. A step that would break the set changes nothing.
+meanwhile. The whole step holds the manifest's edit lock (`locking.edit_lock`), so two steps
+run at once happen one after the other and neither is lost. A step that would break the set
+changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 from .._keys import Key, KeySet, KeyStatus, utcnow
 from ..errors import KeyNotFound, KeySetError
-from .files import MAX_MANIFEST, detach_errors, read_capped, read_key_file, why
+from .files import MAX_MANIFEST, detach_errors, naming_source, read_capped, read_key_file, why
+from .locking import edit_lock
 from .manifest import Manifest, ManifestEntry, PassphraseRef, save_manifest
 from .tokens import token_entry
 
@@ -88,20 +91,27 @@ _Change = Callable[[Manifest, KeySet, frozenset[str], Path], tuple[Manifest, Key
 
 def _edit(path: str | os.PathLike[str], change: _Change) -> KeySet:
     p = Path(path)
-    try:
-        raw = read_capped(p, MAX_MANIFEST)
-    except OSError as exc:
-        raise KeySetError(f"cannot read manifest {p}: {why(exc)}") from None
-    manifest = Manifest.from_json(raw, name=str(p))
-    # Revoked keys are left out, so that the steps that replace and remove them still work.
-    keyset, kids, revoked = manifest.load_report(p.parent)
-    # Every entry gets its kid written, so later edits and reviews need no key loading.
-    manifest = replace(
-        manifest, keys=tuple(replace(e, kid=k) for e, k in zip(manifest.keys, kids, strict=True))
-    )
-    gone = frozenset(r.kid for r in revoked)
-    new_manifest, new_keyset = change(manifest, keyset, gone, p.parent)
-    save_manifest(new_manifest, p, expect=raw)
+    with edit_lock(p) as waited:
+        if waited:
+            _LOG.warning(
+                "keyset manifest %s: another edit finished first; this step applies on top of it",
+                p,
+            )
+        try:
+            raw = read_capped(p, MAX_MANIFEST)
+        except OSError as exc:
+            raise KeySetError(f"cannot read manifest {p}: {why(exc)}") from None
+        manifest = Manifest.from_json(raw, name=str(p))
+        # Revoked keys are left out, so that the steps that replace and remove them still work.
+        keyset, kids, revoked = manifest.load_report(p.parent)
+        # Every entry gets its kid written, so later edits and reviews need no key loading.
+        manifest = replace(
+            manifest,
+            keys=tuple(replace(e, kid=k) for e, k in zip(manifest.keys, kids, strict=True)),
+        )
+        gone = frozenset(r.kid for r in revoked)
+        new_manifest, new_keyset = change(manifest, keyset, gone, p.parent)
+        save_manifest(new_manifest, p, expect=raw)
     _LOG.info("keyset manifest %s updated: primary %s", p, new_keyset.primary.kid)
     return new_keyset
 
@@ -115,8 +125,13 @@ def _load_one(
     base: Path,
     use: str | None = None,
 ) -> Key:
-    secret = passphrase.resolve(base) if passphrase is not None else None
-    keys = read_key_file(key_file, codec=codec, passphrase=secret, kid=kid, use=use)
+    try:
+        secret = passphrase.resolve(base) if passphrase is not None else None
+        keys = read_key_file(key_file, codec=codec, passphrase=secret, kid=kid, use=use)
+    except KeySetError as exc:
+        if passphrase is None:
+            raise
+        raise naming_source(exc, str(key_file), passphrase.source) from None
     if kid is not None:
         keys = [k for k in keys if k.kid == kid]
         if not keys:
@@ -124,6 +139,16 @@ def _load_one(
     if len(keys) != 1:
         raise KeySetError(f"{key_file} holds {len(keys)} keys; choose one with a kid")
     return keys[0]
+
+
+def _refuse_expired(key: Key, key_file: str | os.PathLike[str], now: datetime | None) -> None:
+    """`KeySetError` when ``key`` has expired by ``now`` (None: no check)."""
+    if now is None or key.not_after is None or key.not_after > now:
+        return
+    raise KeySetError(
+        f"{key_file}: key {key.kid} expired on {key.not_after:%Y-%m-%d}; a manifest should "
+        "not take it (--force, or refuse_expired_at=None, keeps it for opening old envelopes)"
+    )
 
 
 @detach_errors
@@ -136,16 +161,17 @@ def init_manifest(
     passphrase: PassphraseRef | None = None,
     use: str | None = None,
     force: bool = False,
+    refuse_expired_at: datetime | None = None,
 ) -> KeySet:
     """Create a manifest with one key, its primary. Refuses to overwrite unless ``force``.
 
     ``passphrase`` is stored at the top level, for every key added later without its own.
+    With ``refuse_expired_at``, a key expired by then is refused (`KeySetError`).
     """
     p = Path(path)
-    if p.exists() and not force:
-        raise KeySetError(f"{p} exists; refusing to overwrite it")
     base = p.parent
     key = _load_one(key_file, codec=None, kid=kid, passphrase=passphrase, base=base, use=use)
+    _refuse_expired(key, key_file, refuse_expired_at)
     entry = ManifestEntry(file=_relative(key_file, base), kid=key.kid, use=use)
     # The passphrase reference goes to the top level: later keys without their own use it.
     manifest = Manifest(
@@ -156,7 +182,10 @@ def init_manifest(
         passphrase=passphrase,
     )
     keyset = KeySet([key], primary=key.kid)
-    save_manifest(manifest, p, expect=None)
+    with edit_lock(p):
+        if p.exists() and not force:
+            raise KeySetError(f"{p} exists; refusing to overwrite it (use --force to replace)")
+        save_manifest(manifest, p, expect=None)
     return keyset
 
 
@@ -171,11 +200,14 @@ def add_key(
     use: str | None = None,
     pkcs11: str | None = None,
     pin: PassphraseRef | None = None,
+    refuse_expired_at: datetime | None = None,
 ) -> KeySet:
-    """Rotation stage "add": the new key opens at once; sealing still uses the primary.
+    """Rotation stage "add": the new key opens (or verifies) at once; sealing (or signing)
+    still uses the primary.
 
     A token key (docs/hsm.md): ``key_file`` is its public half, ``pkcs11`` the URI of its
-    private half and ``pin`` where its PIN comes from."""
+    private half and ``pin`` where its PIN comes from. With ``refuse_expired_at``, a key
+    expired by then is refused (`KeySetError`)."""
 
     def change(
         m: Manifest, ks: KeySet, revoked: frozenset[str], base: Path
@@ -194,6 +226,7 @@ def add_key(
         else:
             ref = passphrase or m.passphrase
             key = _load_one(key_file, codec=m.codec, kid=kid, passphrase=ref, base=base, use=use)
+        _refuse_expired(key, key_file, refuse_expired_at)
         new = ks.with_key(key.with_status(status))
         entry = replace(entry, kid=key.kid)
         return replace(m, keys=(*m.keys, entry)), new
@@ -253,7 +286,7 @@ def remove_key(path: str | os.PathLike[str], kid: str, *, force: bool = False) -
             return replace(m, keys=tuple(e for e in m.keys if e.kid != full)), ks
         if ks.get(full).status is KeyStatus.ENABLED and full != ks.primary.kid and not force:
             raise KeySetError(
-                f"key {full} is still ENABLED; disable it first, or remove it with force"
+                f"key {full} is still ENABLED; disable it first, or remove it with force (--force)"
             )
         new = ks.without(full)
         return replace(m, keys=tuple(e for e in m.keys if e.kid != full)), new

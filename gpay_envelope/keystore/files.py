@@ -99,6 +99,15 @@ def detached(exc: Exception) -> Exception:
     return type(exc)(str(exc))
 
 
+def naming_source(exc: KeySetError, name: str, source: str) -> KeySetError:
+    """``exc``, raised loading key file ``name`` with a passphrase from ``source`` (a flag,
+    an environment variable, a file), as a detached copy that names both."""
+    text = str(exc)
+    new = detached(exc)
+    new.args = (f"{text if name in text else f'{name}: {text}'} (passphrase from {source})",)
+    return new  # type: ignore[return-value]
+
+
 def detach_errors(fn: Callable[_P, _T]) -> Callable[_P, _T]:
     """Make ``fn`` raise `detached` errors: what escapes it never leads back to the frames
     below it, nor to its own arguments (a passphrase, say). For every entry point that reads
@@ -127,6 +136,20 @@ def json_or_none(data: bytes) -> object:
         return json.loads(data)
     except ValueError:
         return None
+
+
+def json_error(name: str, data: bytes | str) -> KeySetError:
+    """The error for a file that is not JSON: where the parser stopped (line and column),
+    never the text around it (a key file holds secrets)."""
+    try:
+        json.loads(data)
+    except json.JSONDecodeError as exc:
+        return KeySetError(
+            f"{name}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})"
+        )
+    except ValueError:
+        return KeySetError(f"{name}: not valid JSON (not UTF-8 text)")
+    return KeySetError(f"{name}: not a JSON object")
 
 
 def manifest_shaped(value: object) -> bool:
@@ -191,7 +214,7 @@ def _json_keys(data: bytes, name: str) -> list[Key]:
 
     value = json_or_none(data)
     if value is None:
-        raise KeySetError(f"{name}: not valid JSON")
+        raise json_error(name, data)
     if manifest_shaped(value):
         raise KeySetError(f"{name} is a keyset manifest, not a key file")
     if isinstance(value, Mapping) and "keys" in value:

@@ -39,7 +39,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -56,13 +55,16 @@ from .files import (
     atomic_write,
     detach_errors,
     is_manifest,
+    json_error,
     key_file_set,
+    naming_source,
     parse_key_bytes,
     parse_key_file,
     read_capped,
     why,
     without_revoked,
 )
+from .passphrase import PassphraseRef
 from .tokens import token_entry
 
 __all__ = [
@@ -81,7 +83,6 @@ MANIFEST_VERSION: Final = 1
 _LOG = logging.getLogger(__name__)
 _CODECS: Final = ("pgp", "jwe")
 _MAX_ENTRIES: Final = 64
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch
 _TOP_MEMBERS: Final = frozenset(
     {"version", "codec", "environment", "primary", "passphrase", "keys", "note"}
 )
@@ -91,74 +92,6 @@ _ENTRY_MEMBERS: Final = frozenset(
 
 
 # -- the manifest model ---------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class PassphraseRef:
-    """Where a passphrase comes from: an environment variable or a file, never the manifest."""
-
-    env: str | None = None
-    file: str | None = None
-
-    def __post_init__(self) -> None:
-        if (self.env is None) == (self.file is None):
-            raise KeySetError("a passphrase reference names exactly one of 'env' or 'file'")
-        if self.env is not None and not _ENV_NAME(self.env):
-            raise KeySetError(f"{self.env!r} is not an environment variable name")
-        if self.file is not None and (not isinstance(self.file, str) or not self.file):
-            raise KeySetError("a passphrase file must be a non-empty path")
-
-    @classmethod
-    def from_json(cls, value: object, where: str) -> PassphraseRef:
-        """Parse ``{"env": NAME}`` or ``{"file": PATH}``; an inline passphrase is refused."""
-        if isinstance(value, str):
-            raise KeySetError(
-                f"{where}: passphrases are never stored in a manifest; use "
-                '{"env": "VARIABLE"} or {"file": "path"}'
-            )
-        if not isinstance(value, Mapping) or set(value) - {"env", "file"}:
-            raise KeySetError(f'{where}: passphrase must be {{"env": NAME}} or {{"file": PATH}}')
-        env, file = value.get("env"), value.get("file")
-        if (env is not None and not isinstance(env, str)) or (
-            file is not None and not isinstance(file, str)
-        ):
-            raise KeySetError(f"{where}: passphrase env and file must be strings")
-        return cls(env=env, file=file)
-
-    def to_json(self) -> dict[str, str]:
-        """The JSON form."""
-        return {"env": self.env} if self.env is not None else {"file": str(self.file)}
-
-    def path(self, base: Path) -> Path | None:
-        """The passphrase file, resolved against ``base``, or None for an environment variable."""
-        return None if self.file is None else base / self.file
-
-    @detach_errors
-    def resolve(self, base: Path, read: Reader = read_capped) -> str:
-        """The passphrase. Raises `KeySetError` when the variable is unset or the file empty."""
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if value is None:
-                raise KeySetError(f"environment variable {self.env} (a passphrase) is not set")
-            return value
-        path = self.path(base)
-        assert path is not None
-        text = _utf8(read(path))
-        if text is None:
-            raise KeySetError(f"passphrase file {self.file} is not UTF-8")
-        text = text[:-1] if text.endswith("\n") else text
-        text = text[:-1] if text.endswith("\r") else text
-        if not text:
-            raise KeySetError(f"passphrase file {self.file} is empty")
-        return text
-
-
-def _utf8(data: bytes) -> str | None:
-    # The decoding error is dropped here: its arguments hold the bytes, a passphrase.
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class ManifestEntry:
     """One key of a manifest: its file, kid, status, passphrase reference and (PEM) use."""
@@ -249,10 +182,11 @@ class Manifest:
     ) -> Manifest:
         """Parse a manifest (JSON text or a dict). Raises `KeySetError` on anything off."""
         if isinstance(data, (bytes, str)):
+            text = data
             try:
-                data = json.loads(data)
-            except ValueError as exc:
-                raise KeySetError(f"{name}: not valid JSON ({exc})") from None
+                data = json.loads(text)
+            except ValueError:
+                raise json_error(name, text) from None
         if not isinstance(data, Mapping):
             raise KeySetError(f"{name}: a manifest is a JSON object")
         _check_top(data, name)
@@ -349,19 +283,23 @@ class Manifest:
             key = token_entry(entry, base, read)
             return key.kid, key
         ref = entry.passphrase or self.passphrase
-        passphrase = ref.resolve(base, read) if ref is not None else None
         try:
             data = read(base / entry.file)
         except OSError as exc:
             raise KeySetError(f"cannot read key file {entry.file}: {why(exc)}") from None
-        found, gone = parse_key_bytes(
-            data,
-            name=entry.file,
-            codec=self.codec,
-            passphrase=passphrase,
-            kid=entry.kid,
-            use=entry.use,
-        )
+        try:
+            found, gone = parse_key_bytes(
+                data,
+                name=entry.file,
+                codec=self.codec,
+                passphrase=ref.resolve(base, read) if ref is not None else None,
+                kid=entry.kid,
+                use=entry.use,
+            )
+        except KeySetError as exc:
+            if ref is None:
+                raise
+            raise naming_source(exc, entry.file, f"{ref.source}, named by the manifest") from None
         if entry.kid is not None:
             if entry.kid in gone:
                 return entry.kid, None

@@ -72,7 +72,8 @@ def test_seal_and_open_refusals(keydir: Path) -> None:
     assert r.code == 2 and "--from is required" in r.err
     jwe_key = keydir / "jp1-sig.secret.jwks.json"
     r = run("seal", "--to", keydir / "g1.public.asc", "--sign-with", jwe_key, stdin=b"x")
-    assert r.code == 1 and "'jwe' keys" in r.err
+    assert r.code == 2 and r.err.count("\n") == 1
+    assert "--to holds pgp keys but --sign-with holds jwe keys" in r.err
     r = run("seal", "--to", keydir / "missing.asc", "--sign-with", keydir / "p1.secret.asc",
             stdin=b"x")  # fmt: skip
     assert r.code == 1 and "missing.asc" in r.err

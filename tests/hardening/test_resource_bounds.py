@@ -387,10 +387,10 @@ def seipd_keys(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @pytest.fixture
 def verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every public-key signature check (PGP `op.rsa_verify`, JWE `jws.validate_compact`)."""
+    """Every public-key signature check (PGP `op.rsa_verify`, JWE `jx.verify_signature`)."""
     calls: list[int] = []
     real_pgp = op.rsa_verify
-    real_jws = jwe_mod.jws.validate_compact
+    real_jws = jx.verify_signature
 
     def pgp_verify(*args: Any) -> bool:
         calls.append(1)
@@ -401,7 +401,7 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return real_jws(*args, **kwargs)
 
     monkeypatch.setattr(op, "rsa_verify", pgp_verify)
-    monkeypatch.setattr(jwe_mod.jws, "validate_compact", jws_verify)
+    monkeypatch.setattr(jx, "verify_signature", jws_verify)
     return calls
 
 

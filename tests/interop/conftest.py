@@ -48,6 +48,7 @@ PEER_NAMES = {
     "openpgp5": "OpenPGP.js 5",
     "openpgp6": "OpenPGP.js 6",
     "sequoia": "Sequoia (pysequoia)",
+    "pgpainless": "PGPainless",
 }
 US_TO_PEER = "we seal → peer opens"
 PEER_TO_US = "peer seals → we open"
@@ -64,6 +65,11 @@ NOTES = {
     "samples are BouncyCastle programs), in Google's sample layout and in RFC nesting.",
     "OpenPGP.js 6": "Keys made with aeadProtect advertise SEIPD v2: OpenPGP.js 6 then sends "
     "v6 PKESK + SEIPD v2, which the tests check in the packet list.",
+    "PGPainless": "Its keys come from its RSA template (tests/interop/pgpainless/"
+    "PgpainlessKeyMaker.java: `pgpainless-cli generate-key` makes Curve25519 keys only); "
+    "pgpainless-cli encrypts and decrypts.",
+    "Sequoia (pysequoia)": "Passphrase-protected keys: pysequoia makes them and `sq key "
+    "password` protects them (pysequoia has no protection API).",
     "gpg": "Includes the weak-algorithm cases of tests/codecs/pgp/test_pgp_weak_algorithms.py "
     "(SHA-1, MD5, CAST5, 3DES, IDEA, Camellia and SED must be refused).",
 }
@@ -127,10 +133,13 @@ def _weak_gpg_case(item: pytest.Item) -> str:
 _NEW_PGP_PEER_TESTS = {
     "test_public_keys_load": (KEYS, "its public key loads"),
     "test_secret_keys_load": (KEYS, "its secret key loads"),
+    "test_secret_keys_refuse_a_wrong_passphrase": (KEYS, "passphrase: refused (KeySetError)"),
     "test_sequoia_keys_load": (KEYS, "its secret and public keys load"),
     "test_aead_protected_secret_keys_are_refused_clearly": (
         KEYS, "AEAD-protected secret key: refused (KeySetError)"),
     "test_sequoia_v6_keys_are_refused": (KEYS, "v6 key: refused (KeySetError)"),
+    "test_sequoia_key_with_an_x25519_encryption_subkey": (
+        KEYS, "RSA key with an X25519 subkey: loads, signs; no recipient"),
     "test_we_open_what_openpgpjs_seals": (PEER_TO_US, "signed and encrypted to its key"),
     "test_we_open_what_sequoia_seals": (PEER_TO_US, "v6 PKESK + SEIPD v2 (OCB), signed"),
     "test_openpgpjs_opens_and_verifies_what_we_seal": (US_TO_PEER, "decrypts and verifies"),
@@ -143,6 +152,8 @@ _NEW_PGP_PEER_TESTS = {
 def _new_pgp_peer_row(module: str, func: str, item: pytest.Item) -> Row:
     """OpenPGP.js (per library and key kind) and Sequoia (per RSA size), keys they made."""
     direction, label = _NEW_PGP_PEER_TESTS.get(func, ("?", func))
+    if func == "test_secret_keys_refuse_a_wrong_passphrase":
+        label = f"{'missing' if _param(item, 'given') is None else 'wrong'} {label}"
     kind = _param(item, "kind")
     if module == "test_pgp_sequoia":
         suite = _param(item, "suite")
@@ -151,6 +162,32 @@ def _new_pgp_peer_row(module: str, func: str, item: pytest.Item) -> Row:
     flags = (("passphrase", bool(kind and kind[1])), ("aeadProtect", bool(kind and kind[2])))
     key = ", ".join(word for word, on in flags if on)
     return Row(PEER_NAMES[lib], direction, f"{label} [{key or 'plain key'}]")
+
+
+_MADE_KEY_TESTS = {
+    "test_made_keys_load": (KEYS, "its secret and public keys load"),
+    "test_made_keys_refuse_a_wrong_passphrase": (KEYS, "passphrase: refused (KeySetError)"),
+    "test_we_open_what_the_maker_seals": (PEER_TO_US, "signed and encrypted to its key"),
+    "test_the_maker_opens_and_verifies_what_we_seal": (US_TO_PEER, "decrypts and verifies"),
+    "test_the_maker_verifies_nothing_without_our_key": (HARNESS, "unknown signer: none"),
+    "test_pgpainless_cli_default_keys_are_refused_clearly": (
+        KEYS, "pgpainless-cli generate-key (Curve25519): refused (KeySetError)"),
+}  # fmt: skip
+_MADE_KEY_VARIANTS = {
+    "plain": "key it made, no passphrase",
+    "passphrase": "key it made, passphrase",
+    "passphrase-sum": "key it made, passphrase, 2-octet checksum (S2K usage 255)",
+}
+
+
+def _made_key_row(func: str, item: pytest.Item) -> Row:
+    """tests/interop/test_pgp_made_keys.py: per maker and kind of key it made."""
+    direction, label = _MADE_KEY_TESTS.get(func, ("?", func))
+    maker, variant = _param(item, "kind") or ("pgpainless", "")
+    if func == "test_made_keys_refuse_a_wrong_passphrase":
+        label = f"{'missing' if _param(item, 'given') is None else 'wrong'} {label}"
+    where = _MADE_KEY_VARIANTS.get(variant)
+    return Row(PEER_NAMES[maker], direction, f"{label} [{where}]" if where else label)
 
 
 def classify(item: pytest.Item) -> list[Row]:
@@ -204,6 +241,8 @@ def classify(item: pytest.Item) -> list[Row]:
         return [Row(peer, direction, f"{label} [{pid}]" if pid else label)]
     if module in ("test_pgp_openpgpjs", "test_pgp_sequoia"):
         return [_new_pgp_peer_row(module, func, item)]
+    if module == "test_pgp_made_keys":
+        return [_made_key_row(func, item)]
     if module == "test_tls_nginx":
         label = func.removeprefix("test_").replace("_", " ")
         return [Row(PEER_NAMES["nginx"], "TLS", f"{label} [{pid}]" if pid else label)]
@@ -261,6 +300,8 @@ def versions() -> dict[str, str]:
         "jose 4 / jose 6": f"{_package_json('jose4')} / {_package_json('jose6')}",
         "OpenPGP.js 5 / 6": f"{_package_json('openpgp5')} / {_package_json('openpgp6')}",
         "pysequoia": _python_dist("pysequoia"),
+        "sq": _first_line(["sq", "--version"]),
+        "PGPainless": _first_line(["pgpainless-cli", "version"]),
         "jwcrypto": _python_dist("jwcrypto"),
         "nginx": _first_line(["nginx", "-v"]),
     }

@@ -6,7 +6,8 @@ SEIPD v2 in the key's features and protects a secret key with AEAD), a second on
 signs to those keys, a third decrypts and verifies what we sealed.
 
 - keys: every secret and public key OpenPGP.js made loads (OpenPGP.js 6 lists SHA3 hashes in
-  its preferences; an AEAD-protected secret key, S2K usage 253, is refused with a clear error).
+  its preferences; an AEAD-protected secret key, S2K usage 253, is refused with a clear error);
+  a protected one with a wrong or no passphrase is a `KeySetError` that does not keep it.
 - peer seals, we open: OpenPGP.js encrypts to its own key (whose secret half we hold) and signs
   with it; to a key that advertises SEIPD v2, OpenPGP.js 6 sends v6 PKESK + SEIPD v2, the
   packet list proves it. We open and verify.
@@ -31,6 +32,7 @@ from typing import Any
 
 import pytest
 from conftest import require_peer
+from passphrase_checks import assert_passphrase_refused
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode
@@ -144,6 +146,18 @@ def test_secret_keys_load(kind) -> None:
     made = made_keys()[_kind_id(*kind)]
     [key] = list(_load(made))
     assert key.has_secret
+
+
+PROTECTED = [k for k in LOADABLE if k[1]]
+
+
+@pytest.mark.parametrize("kind", PROTECTED, ids=[_kind_id(*k) for k in PROTECTED])
+@pytest.mark.parametrize("given", ["wrong", None], ids=["wrong", "missing"])
+def test_secret_keys_refuse_a_wrong_passphrase(kind, given) -> None:
+    made = made_keys()[_kind_id(*kind)]
+    kid = ge.KeySet.from_pgp([made.public]).primary.kid
+    wrong = None if given is None else f"{PASSPHRASE} (not quite)"
+    assert_passphrase_refused(made.secret, kid=kid, wrong=wrong)
 
 
 @pytest.mark.parametrize("kind", AEAD_PROTECTED, ids=[_kind_id(*k) for k in AEAD_PROTECTED])

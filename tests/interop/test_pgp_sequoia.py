@@ -7,7 +7,8 @@ them with v6 PKESKs and SEIPD v2 (AEAD): the RFC 9580 messages a partner gets fr
 Sequoia-based peer. Its v6 keys (``Profile.RFC9580``) are refused: this version holds v4 keys
 only (docs/pgp.md).
 
-- keys: the secret and the public key of every RSA size load; a v6 key is refused clearly.
+- keys: the secret and the public key of every RSA size load; a v6 key is refused clearly; a
+  key with an X25519 encryption subkey beside its RSA ones loads and signs.
 - peer seals, we open: Sequoia encrypts to its key and signs with it; we open and verify.
 - we seal, peer opens: ``ge.seal`` to the Sequoia key, signed by our key; Sequoia decrypts and
   its verification callback sees our signature.
@@ -117,6 +118,29 @@ def test_sequoia_opens_and_verifies_what_we_seal(suite) -> None:
     assert {str(s.signing_key).upper() for s in decrypted.valid_sigs} <= {
         p.hex for p in our_key().material.parts  # type: ignore[attr-defined]
     }
+
+
+def test_sequoia_key_with_an_x25519_encryption_subkey() -> None:
+    """An RSA primary and signing subkey with an RFC 9580 X25519 (25) encryption subkey: the
+    secret key loads (the X25519 subkey is left out, pgpy never sees it) and signs what
+    Sequoia verifies; as a recipient it has no usable encryption subkey."""
+    sq = _sq()
+    mixed = sq.Tsk.generate(
+        "Mixed <mixed@example.com>",
+        cipher_suite=sq.CipherSuite.RSA2k,
+        profile=sq.Profile.RFC4880,
+        encryption_algorithm=sq.EncryptionAlgorithm.X25519,
+    )
+    ours = ge.KeySet.from_pgp([bytes(mixed)])
+    assert ours.primary.has_secret
+    with pytest.raises(ge.SealError, match="no usable encryption subkey"):
+        ge.seal(MSG, recipients=ours.public(), signer=ours, codec="pgp")
+    tsk = _tsk("RSA2k")
+    env = ge.seal(MSG, recipients=ge.KeySet.from_pgp([bytes(tsk.extract_certificate())]),
+                  signer=ours, codec="pgp")  # fmt: skip
+    cert = mixed.extract_certificate()
+    decrypted = sq.decrypt(b64url_decode(env), decryptor=tsk.decryptor(), store=lambda ids: [cert])
+    assert decrypted.bytes == MSG and decrypted.valid_sigs
 
 
 def test_sequoia_refuses_a_signature_it_cannot_check() -> None:

@@ -7,6 +7,7 @@ import pytest
 from pgp_fixtures import Spec, build_key
 
 import gpay_envelope as ge
+from gpay_envelope.codecs.pgp import generate_pgp_key
 from gpay_envelope.codecs.pgp import wire as op
 from gpay_envelope.keystore.check import check_key
 
@@ -70,3 +71,11 @@ def test_a_gpg_key_draws_only_notes(tmp_path) -> None:
     [key] = list(ge.KeySet.from_pgp([gpg.export(fpr)]))
     levels = {f.level for f in check_key(key)}
     assert levels <= {"note"}, check_key(key)
+
+
+def test_a_key_we_generate_advertises_only_what_we_read() -> None:
+    key = generate_pgp_key(uid="Partner <p@example.com>", size=2048)
+    prefs = key.material.preferences  # type: ignore[attr-defined]
+    assert prefs[op.SUB_FEATURES] == bytes((op.FEATURE_SEIPD_V1,))
+    assert set(prefs[op.SUB_PREFERRED_SYMMETRIC]) <= set(op.SYMMETRIC_KEY_SIZES)
+    assert [m for _, m in check_key(key) if "expires" not in m] == []

@@ -301,7 +301,7 @@ def test_no_other_keystore_record_is_a_dataclass() -> None:
 
     found = {
         f"{module.__name__.rsplit('.', 1)[1]}.{name}"
-        for module in (ks.check, ks.edits, ks.files, ks.manifest, ks.watch)
+        for module in (ks.check, ks.edits, ks.files, ks.manifest, ks.passphrase, ks.watch)
         for name, value in vars(module).items()
         if inspect.isclass(value)
         and dataclasses.is_dataclass(value)
@@ -314,6 +314,6 @@ def test_no_other_keystore_record_is_a_dataclass() -> None:
         "files.Revocation",
         "manifest.Manifest",
         "manifest.ManifestEntry",
-        "manifest.PassphraseRef",
+        "passphrase.PassphraseRef",
         "watch._State",  # the current set (a KeySet), a digest and file stats
     }

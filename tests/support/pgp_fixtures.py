@@ -90,6 +90,9 @@ class Sub:
     created: int | None = None
     #: Creation time of the binding signature (default: the subkey's creation).
     bound: int | None = None
+    #: A public-key algorithm id other than RSA: the subkey packet carries it with opaque key
+    #: material (32 bytes public, 32 bytes secret, no S2K), as an X25519 (25) subkey does.
+    algorithm: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,11 +171,14 @@ def build_key(spec: Spec = Spec(), *, secret: bool = True) -> bytes:
         sub_created = when if sub.created is None else sub.created
         bound = sub_created if sub.bound is None else sub.bound
         sub_pub = public_key_body(sk.public_key(), sub_created)
+        sub_secret = secret_key_body(sk, sub_created)
+        if sub.algorithm is not None:
+            sub_pub, sub_secret = _foreign_key_bodies(sub.algorithm, sub_created, sub.slot)
         sub_fpr = fingerprint(sub_pub)
         out.append(
             op.packet(
                 op.TAG_SECRET_SUBKEY if secret else op.TAG_PUBLIC_SUBKEY,
-                secret_key_body(sk, sub_created) if secret else sub_pub,
+                sub_secret if secret else sub_pub,
             )
         )
         signed_pub = sub_pub
@@ -193,6 +199,15 @@ def build_key(spec: Spec = Spec(), *, secret: bool = True) -> bytes:
         if sub.revoked:
             out.append(subkey_revocation(spec, index))
     return b"".join(out)
+
+
+def _foreign_key_bodies(algorithm: int, created: int, slot: int) -> tuple[bytes, bytes]:
+    """Public and unprotected secret key packet bodies of a non-RSA key: opaque 32-byte
+    public and secret parts, derived from ``slot`` so that they are the same in a session."""
+    public_part, secret_part = (bytes((slot + i) % 256 for i in range(k, k + 32)) for k in (0, 32))
+    pub = bytes((4,)) + struct.pack(">I", created) + bytes((algorithm,)) + public_part
+    checksum = struct.pack(">H", sum(secret_part) & 0xFFFF)
+    return pub, pub + b"\x00" + secret_part + checksum
 
 
 def key_revocation(spec: Spec) -> bytes:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import re
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -30,7 +29,7 @@ from joserfc import jwe, jws
 from joserfc.errors import JoseError
 
 from ... import _rotation
-from ..._b64 import b64url_decode
+from ..._b64 import decode_segment, split_compact
 from ..._keys import Key
 from ...errors import (
     InvalidEnvelope,
@@ -55,9 +54,6 @@ from ._keyio import JWKMaterial
 __all__ = ["JWECodec", "implicit_rejection_ok"]
 
 log = logging.getLogger("gpay_envelope")
-
-_JWS_SHAPE = re.compile(rb"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+")
-
 
 # -- RSA1_5 --------------------------------------------------------------------------------
 
@@ -143,7 +139,10 @@ class JWECodec:
         opened_with = _decrypt(obj, request, jwe_reg, alg, kid)
         if opened_with is None or obj.plaintext is None:
             raise InvalidEnvelope from None
+        request.trace.decrypted_with = opened_with.kid
         inner = obj.plaintext
+        # The decoded ciphertext is not needed any more: free it before the JWS is decoded.
+        obj.bytes_segments.clear()
         algs: tuple[str, ...] = (alg, enc, *(("DEF",) if "zip" in header else ()))
         if not (declared_jws or _looks_like_jws(inner, regs.jws)):
             if not request.allow_unsigned:
@@ -157,12 +156,13 @@ class JWECodec:
     ) -> tuple[jx.CompactEncryption, dict[str, Any]]:
         """The compact JWE and its protected header, when every header member is allowed."""
         envelope = envelope.strip()
-        # joserfc splits on every dot before counting: count first, so 8 MiB of "a." cannot
-        # become millions of tiny objects.
-        if envelope.count(b".") != 4:
+        # One pass checks the alphabet and counts the dots before anything is split, so 8 MiB
+        # of "a." cannot become millions of tiny objects.
+        segments = split_compact(envelope, 5)
+        if segments is None:
             raise InvalidEnvelope from None
         try:
-            obj = jx.extract_compact(envelope, regs.jwe)
+            obj = jx.compact_encryption(envelope, segments, regs.jwe)
         except Exception:
             raise InvalidEnvelope from None
         header = obj.protected
@@ -191,9 +191,10 @@ def _decrypt(
 ) -> Key | None:
     """Try the identity keys `_rotation.attempts` picks for the one recipient; the key that
     decrypted, or None. Content that decrypts but cannot be used ends the trial."""
-    candidates = [
-        k for k in request.identities if k.can("enc") and alg in k.algorithms and k.kty == "RSA"
-    ]
+    # An envelope that names a kid is tried with that key only (`_rotation.attempts`), so only
+    # it is filtered: one kid comparison per key in the set, not the whole filter.
+    keys = request.identities if kid is None else [k for k in request.identities if k.kid == kid]
+    candidates = [k for k in keys if k.can("enc") and alg in k.algorithms and k.kty == "RSA"]
     recipient = obj.recipient
     assert recipient is not None
     try:
@@ -228,25 +229,27 @@ def _sign(key: Key, payload: bytes, registry: jx.OpenJWSRegistry) -> bytes:
     return jws.serialize_compact(header, payload, _jose(key), registry=registry).encode("ascii")
 
 
-def _jws_header(value: bytes, registry: jx.OpenJWSRegistry) -> dict[str, Any] | None:
-    """The protected header of a compact JWS, or None; size-capped before it is parsed."""
-    seg = value.split(b".", 1)[0]
-    if len(seg) > registry.max_header_length:
+def _jws_parts(
+    value: bytes, registry: jx.OpenJWSRegistry
+) -> tuple[list[memoryview], dict[str, Any]] | None:
+    """The three segments of a compact JWS and its protected header, or None; the header is
+    size-capped before it is parsed."""
+    segments = split_compact(value, 3)
+    if segments is None or len(segments[0]) > registry.max_header_length:
         return None
     try:
-        head = json.loads(b64url_decode(seg))
+        head = json.loads(decode_segment(segments[0]))
     except ValueError:
         return None
-    return head if isinstance(head, dict) else None
+    return (segments, head) if isinstance(head, dict) else None
 
 
 def _looks_like_jws(value: bytes, registry: jx.OpenJWSRegistry) -> bool:
-    """A peer may nest a JWS without ``cty``: three base64url segments whose first decodes to
-    a JSON object with an ``alg``. Plain JSON or text like ``1.2.3`` is not one."""
-    if _JWS_SHAPE.fullmatch(value) is None:
-        return False
-    head = _jws_header(value, registry)
-    return head is not None and "alg" in head
+    """A peer may nest a JWS without ``cty``: three base64url segments (header and signature
+    not empty) whose first decodes to a JSON object with an ``alg``. Plain JSON or text like
+    ``1.2.3`` is not one."""
+    parts = _jws_parts(value, registry)
+    return parts is not None and len(parts[0][2]) > 0 and "alg" in parts[1]
 
 
 def _jose(key: Key) -> Any:
@@ -262,15 +265,13 @@ def _verify_jws(
     """Verify a compact JWS by a sender key; return (payload, sender kid, alg).
 
     Everything here runs after authenticated decryption, so every failure is
-    `InvalidSignature`: the content is intact, but nobody we trust signed it.
+    `InvalidSignature`: the content is intact, but nobody we trust signed it. The signature
+    is checked over a view of ``value`` and the payload decoded only once it verified.
     """
-    head = _jws_header(value, registry)
-    if head is None or value.count(b".") != 2:
+    parts = _jws_parts(value, registry)
+    if parts is None:
         raise InvalidSignature from None
-    try:
-        obj = jws.extract_compact(value, registry=registry)
-    except Exception:
-        raise InvalidSignature from None
+    (header, payload, signature), head = parts
     alg, kid = head.get("alg"), head.get("kid")
     if (
         not isinstance(alg, str)
@@ -279,13 +280,24 @@ def _verify_jws(
         or (kid is not None and not isinstance(kid, str))
     ):
         raise InvalidSignature from None
+    try:
+        # The caps and header rules joserfc's parser and validator apply.
+        jx.check_jws(value, payload, signature, head, registry)
+        model = registry.get_alg(alg)
+        sig = decode_segment(signature)
+    except Exception:
+        raise InvalidSignature from None
+    signing_input = memoryview(value)[: len(header) + 1 + len(payload)]
     candidates = [k for k in request.senders if k.can("sig") and alg in k.algorithms]
     budget = _rotation.TrialBudget(request.limits.max_trials)
     for _, key in _rotation.attempts((kid,), candidates, names=_names_kid, budget=budget):
         try:
-            ok = jws.validate_compact(obj, _jose(key), registry=registry)
+            ok = jx.verify_signature(model, signing_input, sig, _jose(key))
         except Exception:  # noqa: S112 - a key of the wrong type; try the next one
             continue
         if ok:
-            return obj.payload, key.kid, alg
+            try:
+                return decode_segment(payload), key.kid, alg
+            except ValueError:
+                raise InvalidSignature from None
     raise InvalidSignature from None

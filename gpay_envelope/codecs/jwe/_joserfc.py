@@ -17,19 +17,22 @@ so they go through the one interface both codecs use.
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import padding
-from joserfc._rfc7516.compact import extract_compact
+from joserfc._rfc7515.model import JWSAlgModel
 from joserfc._rfc7516.message import perform_decrypt
 from joserfc._rfc7516.models import CompactEncryption, JWEAlgModel, JWEZipModel, Recipient
 from joserfc._rfc7518.jwe_algs import RSAAlgKeyEncryption
 from joserfc.jwe import JWERegistry
-from joserfc.jwk import RSAKey
+from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from ..._b64 import decode_segment
 from ._algs import CEK_BYTES, JWS_OPEN_ALGS, OPEN_ALGS, OPEN_ENCS
 
 __all__ = [
@@ -39,9 +42,11 @@ __all__ = [
     "OpenJWSRegistry",
     "Registries",
     "StrictDeflate",
-    "extract_compact",
+    "check_jws",
+    "compact_encryption",
     "perform_decrypt",
     "registries",
+    "verify_signature",
 ]
 
 # Room for a JWS around the payload: base64url (4/3), header and an RSA-4096 signature.
@@ -77,6 +82,69 @@ class _RSA15(RSAAlgKeyEncryption):
         return cek if len(cek) == size else fallback
 
 
+
+
+def _within(*caps: tuple[memoryview, int]) -> None:
+    """joserfc's per-segment size caps, which read only the length of a segment."""
+    for segment, cap in caps:
+        if len(segment) > cap:
+            raise ValueError("a segment is over its size cap")
+
+
+def compact_encryption(
+    value: bytes, segments: Sequence[memoryview], registry: JWERegistry
+) -> CompactEncryption:
+    """joserfc's object for a compact JWE whose five ``segments`` `split_compact` found in
+    ``value``: the size caps joserfc's own parser checks, then each segment decoded once
+    (joserfc's parser splits the value again and copies every segment before decoding it).
+
+    Raises ValueError or joserfc's errors for anything malformed.
+    """
+    header, ek, iv, ciphertext, tag = segments
+    registry.validate_compact_value_size(value)
+    _within(
+        (header, registry.max_protected_header_length),
+        (ek, registry.max_encrypted_key_length),
+        (iv, registry.max_initialization_vector_length),
+        (ciphertext, registry.max_ciphertext_length),
+        (tag, registry.max_auth_tag_length),
+    )
+    protected = json.loads(decode_segment(header))
+    if not isinstance(protected, dict) or "alg" not in protected or "enc" not in protected:
+        raise ValueError("invalid JWE header")
+    obj = CompactEncryption(protected)
+    # The additional authenticated data is the header segment as it came.
+    obj.base64_segments["aad"] = bytes(header)
+    obj.bytes_segments.update(
+        iv=decode_segment(iv), ciphertext=decode_segment(ciphertext), tag=decode_segment(tag)
+    )
+    recipient: Recipient[RSAKey] = Recipient(obj)
+    recipient.encrypted_key = decode_segment(ek)
+    obj.recipient = recipient
+    return obj
+
+
+def check_jws(
+    value: bytes,
+    payload: memoryview,
+    signature: memoryview,
+    header: dict[str, object],
+    registry: JWSRegistry,
+) -> None:
+    """The size caps and header rules joserfc's compact JWS parser and validator apply, for
+    a JWS whose segments `split_compact` found. Raises joserfc's errors."""
+    registry.validate_compact_value_size(value)
+    _within((signature, registry.max_signature_length), (payload, registry.max_payload_length))
+    registry.check_header(header)
+
+
+def verify_signature(
+    model: JWSAlgModel, signing_input: memoryview, signature: bytes, key: RSAKey | ECKey
+) -> bool:
+    """One signature check by joserfc's algorithm model, after its key check (type, use,
+    algorithm), over a view of the JWS: the signing input is not copied."""
+    model.check_key(key)
+    return model.verify(signing_input, signature, key)  # type: ignore[arg-type]
 
 
 class StrictDeflate(JWEZipModel):

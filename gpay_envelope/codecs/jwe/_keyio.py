@@ -70,7 +70,7 @@ class JWKMaterial:
                 raise KeySetError("a key held outside the process is given by its public half")
             self.jose = _HeldRSAKey(native, held)
         elif isinstance(native, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
-            self.jose = RSAKey(native, native)
+            self.jose = _LocalRSAKey(native)
         else:
             if not isinstance(native.curve, ec.SECP256R1):
                 raise KeySetError(f"EC curve {native.curve.name} is not supported; use P-256")
@@ -128,6 +128,23 @@ class JWKMaterial:
         if self.has_secret:
             raise TypeError("refusing to pickle key material that holds secret material")
         raise TypeError("key material is not pickled; export the key with to_jwk()")
+
+
+class _LocalRSAKey(RSAKey):
+    """joserfc's RSA key for a key held in the process, with which half it holds worked out
+    once: joserfc asks with an ABC ``isinstance`` on every private-key operation."""
+
+    def __init__(self, native: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> None:
+        super().__init__(native, native)
+        self._private = native if isinstance(native, rsa.RSAPrivateKey) else None
+
+    @property
+    def is_private(self) -> bool:
+        return self._private is not None
+
+    @property
+    def private_key(self) -> rsa.RSAPrivateKey | None:
+        return self._private
 
 
 class _HeldRSAKey(RSAKey):

@@ -169,6 +169,7 @@ class PGPCodec:
             # decrypted content travels with it.
             raise InvalidEnvelope
         decrypted_with, recipients, ciphers, inner = opened
+        request.trace.decrypted_with = decrypted_with
         algs = ["RSA", *ciphers]
         if inner.compression is not None:
             algs.append(op.COMPRESSION_NAMES[inner.compression])

@@ -173,17 +173,31 @@ def _unlock(
 
 
 def _key_packets(blob: bytes) -> bytes:
-    """Only the secret key and subkey packets of a transferable secret key.
+    """Only the secret key packet and the RSA secret subkey packets of a transferable key.
 
     pgpy needs nothing else to read the secret material, and what else a key holds is ours
     to judge (`_keys` checks every binding): pgpy 0.6 raises on preference values it does
     not know (OpenPGP.js 6 lists SHA3-256 and SHA3-512 among its preferred hashes), where
     RFC 9580 says unknown values are ignored. Given no user IDs and no signatures, it never
-    reads a preference at all.
+    reads a preference at all. It also raises on public-key algorithms it does not know
+    (RFC 9580's X25519 and Ed25519 among them); `_keys` leaves out every subkey that is not
+    a v4 RSA key, so pgpy is not given those either. The primary is a v4 RSA key, or the key
+    was refused before.
     """
     packets = op.read_packets(blob, max_packets=MAX_KEY_PACKETS)
-    keep = (op.TAG_SECRET_KEY, op.TAG_SECRET_SUBKEY)
-    return b"".join(op.packet(tag, body) for tag, body in packets if tag in keep)
+    return b"".join(
+        op.packet(tag, body)
+        for tag, body in packets
+        if tag == op.TAG_SECRET_KEY or (tag == op.TAG_SECRET_SUBKEY and _v4_rsa(body))
+    )
+
+
+def _v4_rsa(body: bytes) -> bool:
+    """Whether a subkey packet is one `_keys` reads (a v4 RSA key); it drops all others."""
+    try:
+        return _read_public(body, "a secret subkey") is not None
+    except KeySetError:
+        return False
 
 
 #: The S2K usage octet of a secret key packet protected with AEAD (RFC 9580 3.7.2.1).

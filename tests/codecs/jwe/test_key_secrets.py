@@ -566,6 +566,7 @@ def _records(key: ge.Key, sig: ge.Key) -> dict[type, object]:
             limits=codecs.Limits(),
         ),
         codecs.OpenResult: codecs.OpenResult(b"payload", "jwe", key.kid, (sig.kid,), ("RS256",)),
+        codecs.OpenTrace: codecs.OpenTrace(key.kid),
         jwe.Profile: jwe.PROFILES["signed"],
         _joserfc.Registries: _joserfc.registries(1 << 20, 1 << 21),
         _keyio.Binding: _keyio.Binding(["RSA1_5"], True, ge.KeyStatus.ENABLED, None, NOW),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import pickle
-from typing import Any
 
 import pytest
+from passphrase_checks import library_frames, printed
 from pgp_fixtures import (
     Party,
 )
@@ -38,32 +38,6 @@ def test_no_secret_in_repr_or_pickle(pgp_keys: Party) -> None:
             pickle.dumps(obj)
 
 
-def _reachable_library_frames(exc: BaseException) -> list[Any]:
-    """Frames of this library on the traceback of ``exc`` and of any exception chained to it."""
-    frames = []
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        tb = e.__traceback__
-        while tb is not None:
-            if "gpay_envelope" in tb.tb_frame.f_code.co_filename:
-                frames.append(tb.tb_frame)
-            tb = tb.tb_next
-        todo += [e.__context__, e.__cause__]
-    return frames
-
-
-def _printed(value: object) -> str:
-    try:
-        return repr(value)
-    except Exception:
-        return ""
-
-
 def test_a_failed_key_load_leaves_no_passphrase_reachable(pgp_keys: Party) -> None:
     from gpay_envelope.codecs.pgp._pgpy import protect
 
@@ -77,12 +51,12 @@ def test_a_failed_key_load_leaves_no_passphrase_reachable(pgp_keys: Party) -> No
             keys_from_pgp(protected, passphrase=wrong)
         exc = info.value
         assert exc.__context__ is None and exc.__cause__ is None
-        frames = _reachable_library_frames(exc)
+        frames = library_frames(exc)
         assert frames  # the raise site is in the library
         text = wrong if isinstance(wrong, str) else next(iter(wrong.values()))
         for frame in frames:
             for name, value in frame.f_locals.items():
-                assert text not in _printed(value), (frame.f_code.co_name, name)
+                assert text not in printed(value), (frame.f_code.co_name, name)
     with pytest.raises(ge.KeySetError, match="passphrase-protected") as info:
         keys_from_pgp(protected)
     assert info.value.__context__ is None

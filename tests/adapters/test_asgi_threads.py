@@ -1,0 +1,81 @@
+"""Where the ASGI middleware seals and opens: on the event loop for bodies up to INLINE_MAX,
+in a worker thread beyond (docs/adapters.md, "Crypto on the event loop for small bodies")."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from adapter_harness import (
+    JOSE,
+    ASGICall,
+    EchoASGI,
+    client_view,
+    middleware,
+    open_from_server,
+    seal_for_server,
+    server_view,
+)
+from conftest import JWEParty
+
+from gpay_envelope.adapters import _exchange
+from gpay_envelope.adapters._common import INLINE_MAX, run_blocking
+
+
+def test_run_blocking_inline_up_to_the_limit_then_in_a_thread() -> None:
+    async def where() -> tuple[int, ...]:
+        here = threading.get_ident()
+        return (
+            here,
+            await run_blocking(threading.get_ident, size=0),
+            await run_blocking(threading.get_ident, size=INLINE_MAX),
+            await run_blocking(threading.get_ident, size=INLINE_MAX + 1),
+            await run_blocking(threading.get_ident),
+        )
+
+    loop, empty, at_limit, over, unknown = asyncio.run(where())
+    assert empty == at_limit == loop
+    assert over != loop and unknown != loop
+
+
+def _recording(
+    monkeypatch: pytest.MonkeyPatch, threads: dict[str, int]
+) -> Callable[[str, Callable[..., Any]], None]:
+    def wrap(name: str, real: Callable[..., Any]) -> None:
+        def record(*args: Any, **kwargs: Any) -> Any:
+            threads[name] = threading.get_ident()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(_exchange, name, record)
+
+    return wrap
+
+
+@pytest.mark.parametrize("response_size", [100, INLINE_MAX + 1])
+def test_middleware_opens_small_requests_on_the_loop_and_seals_by_response_size(
+    partner: JWEParty, google: JWEParty, monkeypatch: pytest.MonkeyPatch, response_size: int
+) -> None:
+    server, client = server_view(partner, google), client_view(partner, google)
+    threads: dict[str, int] = {}
+    wrap = _recording(monkeypatch, threads)
+    wrap("open_detailed", _exchange.open_detailed)
+    wrap("seal", _exchange.seal)
+    body = b"x" * response_size
+    loop_thread: list[int] = []
+
+    class App(EchoASGI):
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            loop_thread.append(threading.get_ident())
+            await super().__call__(scope, receive, send)
+
+    call = ASGICall([seal_for_server(client)], headers=[(b"content-type", JOSE.encode())]).run(
+        middleware(App(body=body), server)
+    )
+    assert call.status == 200
+    assert open_from_server(client, call.body).plaintext == body
+    (loop,) = loop_thread
+    assert threads["open_detailed"] == loop  # a 1 KiB request: opened on the loop
+    assert (threads["seal"] == loop) is (response_size <= INLINE_MAX)
