@@ -123,3 +123,19 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Any:
     token.init()
     os.environ[softhsm.PIN_ENV] = softhsm.PIN
     return token
+
+
+@pytest.fixture(scope="session")
+def server_keys(partner: JWEParty, google: JWEParty) -> Any:
+    """The partner's bundle as a server holds it (adapter_harness.server_view)."""
+    from adapter_harness import server_view
+
+    return server_view(partner, google)
+
+
+@pytest.fixture(scope="session")
+def client_keys(partner: JWEParty, google: JWEParty) -> Any:
+    """Google's bundle as its client holds it (adapter_harness.client_view)."""
+    from adapter_harness import client_view
+
+    return client_view(partner, google)

@@ -11,6 +11,10 @@ module                                      gives                           extr
 ``gpay_envelope.adapters.httpx``            ``EnvelopeTransport``,          ``httpx``
                                             ``AsyncEnvelopeTransport``
 ``gpay_envelope.adapters.requests``         ``EnvelopeAdapter``             ``requests``
+``gpay_envelope.adapters.fastapi``          ``envelope_route``,             ``fastapi``
+                                            ``OpenedEnvelope``
+``gpay_envelope.adapters.flask``            ``GpayEnvelope`` (extension)    ``flask``
+``gpay_envelope.adapters.django``           ``EnvelopeMiddleware``          ``django``
 ==========================================  ==============================  =================
 
 All of them take their keys from a *key provider*: a fixed `Keys` bundle, or a zero-argument
@@ -18,7 +22,9 @@ callable returning the current one, such as a `KeyHolder`. The provider is read 
 request, so one exchange never mixes two generations of keys, and rotating is
 ``holder.set(new_keys)`` at run time. The middlewares' ``paths`` are matched as the wrapped
 application routes them, below any mount point; an entry they cannot match as written raises
-`PathConfigError`. See docs/adapters.md.
+`PathConfigError`. The framework glue is built on the ASGI and WSGI middleware and the same
+exchange; the Flask and Django glue read their settings (`SettingsError` when one is wrong)
+and follow keyset manifests. See docs/adapters.md.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 from ._common import KeyHolder, KeyProvider, Keys
 from ._exchange import CONTENT_TYPES, envelope_content_type
 from ._server import PathConfigError
+from ._settings import SettingsError
 
 __all__ = [
     "CONTENT_TYPES",
@@ -33,5 +40,6 @@ __all__ = [
     "KeyProvider",
     "Keys",
     "PathConfigError",
+    "SettingsError",
     "envelope_content_type",
 ]

@@ -1,11 +1,12 @@
-"""examples/partner_service.py: serves through the middleware and follows a rotation of its
-manifests without a restart."""
+"""examples/partner_asgi.py in-process: its app serves through the envelope route class and
+follows a whole rotation of its manifests (promote, disable) without a restart."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
 import json
+import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -18,19 +19,24 @@ from gpay_envelope.adapters import Keys
 from gpay_envelope.keystore import add_key, init_manifest, promote_key, set_key_status
 
 httpx = pytest.importorskip("httpx")
-pytest.importorskip("starlette")
+pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from gpay_envelope.adapters.httpx import AsyncEnvelopeTransport  # noqa: E402
 
-PAYLOAD = b'{"requestHeader":{"requestId":"r-1"},"amount":"10.00"}'
+PAYLOAD = b'{"requestHeader":{"requestId":"r-1","requestTimestamp":"1"},"clientMessage":"hi"}'
 
 
-def _example() -> ModuleType:
-    path = Path(__file__).parents[2] / "examples" / "partner_service.py"
-    spec = importlib.util.spec_from_file_location("partner_service", path)
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def _example(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    path = EXAMPLES / "partner_asgi.py"
+    spec = importlib.util.spec_from_file_location("partner_asgi", path)
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)
+    # Registered as the module it is, so pydantic resolves the annotations of its models.
+    monkeypatch.setitem(sys.modules, "partner_asgi", example)
     spec.loader.exec_module(example)
     return example
 
@@ -49,14 +55,16 @@ def _manifest(folder: Path, name: str, ks: ge.KeySet) -> Path:
 
 
 def test_the_example_service_serves_and_follows_a_rotation(
-    tmp_path: Path, partner: JWEParty, google: JWEParty
+    tmp_path: Path, partner: JWEParty, google: JWEParty, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    example = _example()
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # as when run: its folder is on sys.path
+    monkeypatch.delitem(sys.modules, "partner_keys", raising=False)
+    example = _example(monkeypatch)
     ours = _manifest(tmp_path, "our-enc", partner.identities)  # partner-enc-1 primary
     _manifest(tmp_path, "our-sig", partner.signer)
     _manifest(tmp_path, "google-enc", google.public_enc)
     _manifest(tmp_path, "google-sig", google.public_sig)
-    holder, watchers = example.watch_keys(tmp_path, every=0.02)
+    holder, watchers = example.watch_keys(tmp_path, 0.02)
     try:
         assert holder.get().identities.primary.kid == "partner-enc-1"
 
