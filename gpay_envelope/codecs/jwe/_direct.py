@@ -22,6 +22,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..._b64 import b64url_encode
@@ -43,6 +44,9 @@ OAEP: dict[str, padding.OAEP] = {
 GCM_KEY_BYTES = {"A128GCM": 16, "A192GCM": 24, "A256GCM": 32}
 _IV_BYTES = 12
 _TAG_BYTES = 16
+# Below this many bytes of ciphertext, joining it to the tag costs less than setting up the
+# streaming cipher.
+_JOIN_MAX = 1 << 16
 # What joserfc's RSA key-encryption models require of a key to seal to.
 _MIN_SEAL_BITS = 2048
 
@@ -78,7 +82,13 @@ def decrypt_gcm(
     if len(cek) != GCM_KEY_BYTES[enc]:
         raise ValueError("the content key has the wrong size")
     try:
-        return AESGCM(cek).decrypt(iv, ciphertext + tag, aad)
+        if len(ciphertext) < _JOIN_MAX:
+            return AESGCM(cek).decrypt(iv, ciphertext + tag, aad)
+        # A large body is not joined to its tag (a copy of the whole ciphertext): the
+        # streaming interface takes the tag apart and checks it at finalize.
+        decryptor = Cipher(algorithms.AES(cek), modes.GCM(iv, tag)).decryptor()
+        decryptor.authenticate_additional_data(aad)
+        return decryptor.update(ciphertext) + decryptor.finalize()
     except InvalidTag:
         raise ValueError("the content does not authenticate") from None
 

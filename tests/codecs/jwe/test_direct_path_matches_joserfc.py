@@ -86,6 +86,9 @@ def _bases(partner: Any, google: Any) -> list[bytes]:
             out.append(craft({"alg": alg, "enc": e, "kid": enc.kid, "cty": "JWT"}, inner, enc))
             out.append(craft({"alg": alg, "enc": e, "zip": "DEF"}, ps, enc))
             out.append(craft({"alg": alg, "enc": e, "kid": enc.kid}, PAYLOAD, enc))
+    # Over 64 KiB of ciphertext: decrypted by the streaming interface, tag apart.
+    big = b"[" + b",".join([PAYLOAD] * 250) + b"]"
+    out.append(ge.seal(big, recipients=google.public_enc, signer=partner.signer, codec="jwe"))
     # A key of ours that is not the primary, and one with the wrong kid.
     second = google.identities.get("google-enc-2")
     out.append(craft({"alg": "RSA-OAEP-256", "enc": "A256GCM"}, inner, second))
