@@ -1,4 +1,4 @@
-"""JWE codec: compact JWE (RFC 7516) with an optional nested compact JWS (RFC 7515), on joserfc.
+"""JWE codec: compact JWE (RFC 7516) with an optional nested compact JWS (RFC 7515).
 
 Profiles (``seal``):
 
@@ -11,7 +11,9 @@ Profiles (``seal``):
 
 ``open`` accepts the allow-listed algorithms of both families, and each key only with the
 algorithms it is bound to. What the codec adds to joserfc lives in `_joserfc` (RSA1_5 with
-random CEK substitution, strict DEFLATE, capped registries); this module adds a start-up check
+random CEK substitution, strict DEFLATE, capped registries); RSA-OAEP(-256) with AES-GCM and
+the RSASSA signatures are done with `cryptography` directly (`_direct`), behind the same header
+rules, caps and key routing as every other algorithm; this module adds a start-up check
 that the OpenSSL in use does implicit rejection (without it RSA1_5 is refused on open: timing
 would still differ), and the opaque error. Which keys are tried, in which order and how many,
 is `gpay_envelope._rotation`'s decision.
