@@ -1,8 +1,9 @@
-"""The JWE codec: compact JWE (RFC 7516) with a nested compact JWS (RFC 7515), on joserfc.
+"""The JWE codec: compact JWE (RFC 7516) with a nested compact JWS (RFC 7515).
 
 `JWECodec` seals and opens (`_codec`); JWK, JWK Set and PEM keys are read, written and made by
 `_keyio`; the algorithm tables are `_algs`; every use of joserfc beyond its public API is in
-`_joserfc`.
+`_joserfc`, and the steps done with `cryptography` directly (RSA-OAEP(-256) + AES-GCM, RSASSA)
+in `_direct`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""JWE codec: compact JWE (RFC 7516) with an optional nested compact JWS (RFC 7515), on joserfc.
+"""JWE codec: compact JWE (RFC 7516) with an optional nested compact JWS (RFC 7515).
 
 Profiles (``seal``):
 
@@ -11,7 +11,9 @@ Profiles (``seal``):
 
 ``open`` accepts the allow-listed algorithms of both families, and each key only with the
 algorithms it is bound to. What the codec adds to joserfc lives in `_joserfc` (RSA1_5 with
-random CEK substitution, strict DEFLATE, capped registries); this module adds a start-up check
+random CEK substitution, strict DEFLATE, capped registries); RSA-OAEP(-256) with AES-GCM and
+the RSASSA signatures are done with `cryptography` directly (`_direct`), behind the same header
+rules, caps and key routing as every other algorithm; this module adds a start-up check
 that the OpenSSL in use does implicit rejection (without it RSA1_5 is refused on open: timing
 would still differ), and the opaque error. Which keys are tried, in which order and how many,
 is `gpay_envelope._rotation`'s decision.
@@ -39,6 +41,7 @@ from ...errors import (
     UnsupportedCodec,
 )
 from .._protocol import OpenRequest, OpenResult, SealRequest
+from . import _direct
 from . import _joserfc as jx
 from ._algs import (
     JWE_HEADERS,
@@ -121,8 +124,16 @@ class JWECodec:
             header["cty"] = "JWT"
         if profile.zip:
             header["zip"] = "DEF"
+        jose = _jose(rk)
+        if profile.alg in _direct.OAEP and profile.enc in _direct.GCM_KEY_BYTES:
+            if profile.zip:
+                payload = regs.jwe.get_zip("DEF").compress(payload)
+            try:
+                return _direct.encrypt_gcm(jose.get_op_key("encrypt"), header, payload)
+            except (ValueError, JoseError) as exc:
+                raise SealError(f"JWE encryption failed: {exc}") from None
         try:
-            token = jwe.encrypt_compact(header, payload, _jose(rk), registry=regs.jwe)
+            token = jwe.encrypt_compact(header, payload, jose, registry=regs.jwe)
         except JoseError as exc:
             raise SealError(f"JWE encryption failed: {exc.error}") from None
         return token.encode("ascii")
@@ -162,24 +173,23 @@ class JWECodec:
         if segments is None:
             raise InvalidEnvelope from None
         try:
-            obj = jx.compact_encryption(envelope, segments, regs.jwe)
+            header = jx.protected_header(envelope, segments, regs.jwe)
         except Exception:
             raise InvalidEnvelope from None
-        header = obj.protected
-        if not isinstance(header, dict) or not set(header) <= JWE_HEADERS:
+        if not set(header) <= JWE_HEADERS or not jx.check_string_members(header):
             raise InvalidEnvelope from None
-        alg, enc, kid = header.get("alg"), header.get("enc"), header.get("kid")
+        alg, enc = header["alg"], header["enc"]
         if (
-            not isinstance(alg, str)
-            or not isinstance(enc, str)
-            or alg not in OPEN_ALGS
+            alg not in OPEN_ALGS
             or enc not in OPEN_ENCS
             or header.get("zip", "DEF") != "DEF"
-            or (kid is not None and not isinstance(kid, str))
             or (alg == "RSA1_5" and not self.rsa1_5_decrypt)
         ):
             raise InvalidEnvelope from None
-        return obj, header
+        try:
+            return jx.compact_encryption(header, segments), header
+        except ValueError:
+            raise InvalidEnvelope from None
 
 
 def _decrypt(
@@ -226,7 +236,10 @@ def _sign(key: Key, payload: bytes, registry: jx.OpenJWSRegistry) -> bytes:
     if alg is None:
         raise SealError(f"the signer's primary {key.kid!r} is bound to no JWS algorithm")
     header = {"alg": alg, "kid": key.kid}
-    return jws.serialize_compact(header, payload, _jose(key), registry=registry).encode("ascii")
+    jose = _jose(key)
+    if alg in _direct.RSA_SIGNATURES and jose.key_type == "RSA":
+        return _direct.sign_compact(jose.get_op_key("sign"), header, payload)
+    return jws.serialize_compact(header, payload, jose, registry=registry).encode("ascii")
 
 
 def _jws_parts(
@@ -274,10 +287,9 @@ def _verify_jws(
     (header, payload, signature), head = parts
     alg, kid = head.get("alg"), head.get("kid")
     if (
-        not isinstance(alg, str)
-        or not set(head) <= JWS_HEADERS
+        not set(head) <= JWS_HEADERS
+        or not jx.check_string_members(head)
         or alg not in JWS_OPEN_ALGS
-        or (kid is not None and not isinstance(kid, str))
     ):
         raise InvalidSignature from None
     try:

@@ -11,7 +11,9 @@ private modules (the pin ``joserfc<1.9`` in pyproject.toml is for this file):
 - Per-instance registries with size caps that fit real payloads, and no ``warnings`` calls.
 
 Private-key operations reach the key's `RSAPrivateOps` through joserfc's ``get_op_key``,
-so they go through the one interface both codecs use.
+so they go through the one interface both codecs use. `perform_decrypt` hands RSA-OAEP(-256)
+with AES-GCM to `_direct` (the same checks, without joserfc's per-call model and registry
+work) and everything else to joserfc.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import padding
 from joserfc._rfc7515.model import JWSAlgModel
-from joserfc._rfc7516.message import perform_decrypt
+from joserfc._rfc7516.message import perform_decrypt as _joserfc_decrypt
 from joserfc._rfc7516.models import CompactEncryption, JWEAlgModel, JWEZipModel, Recipient
 from joserfc._rfc7518.jwe_algs import RSAAlgKeyEncryption
 from joserfc.jwe import JWERegistry
@@ -33,6 +35,7 @@ from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
 from ..._b64 import decode_segment
+from . import _direct
 from ._algs import CEK_BYTES, JWS_OPEN_ALGS, OPEN_ALGS, OPEN_ENCS
 
 __all__ = [
@@ -43,8 +46,10 @@ __all__ = [
     "Registries",
     "StrictDeflate",
     "check_jws",
+    "check_string_members",
     "compact_encryption",
     "perform_decrypt",
+    "protected_header",
     "registries",
     "verify_signature",
 ]
@@ -91,15 +96,12 @@ def _within(*caps: tuple[memoryview, int]) -> None:
             raise ValueError("a segment is over its size cap")
 
 
-def compact_encryption(
+def protected_header(
     value: bytes, segments: Sequence[memoryview], registry: JWERegistry
-) -> CompactEncryption:
-    """joserfc's object for a compact JWE whose five ``segments`` `split_compact` found in
-    ``value``: the size caps joserfc's own parser checks, then each segment decoded once
-    (joserfc's parser splits the value again and copies every segment before decoding it).
-
-    Raises ValueError or joserfc's errors for anything malformed.
-    """
+) -> dict[str, object]:
+    """The protected header of a compact JWE whose five ``segments`` `split_compact` found
+    in ``value``, after the size caps joserfc's own parser checks. Raises ValueError or
+    joserfc's errors for anything malformed."""
     header, ek, iv, ciphertext, tag = segments
     registry.validate_compact_value_size(value)
     _within(
@@ -112,6 +114,16 @@ def compact_encryption(
     protected = json.loads(decode_segment(header))
     if not isinstance(protected, dict) or "alg" not in protected or "enc" not in protected:
         raise ValueError("invalid JWE header")
+    return protected
+
+
+def compact_encryption(
+    protected: dict[str, object], segments: Sequence[memoryview]
+) -> CompactEncryption:
+    """joserfc's object for a compact JWE with this `protected_header` and ``segments``,
+    each segment decoded once (joserfc's parser splits the value again and copies every
+    segment before decoding it). Raises ValueError for a segment that is not base64url."""
+    header, ek, iv, ciphertext, tag = segments
     obj = CompactEncryption(protected)
     # The additional authenticated data is the header segment as it came.
     obj.base64_segments["aad"] = bytes(header)
@@ -124,6 +136,36 @@ def compact_encryption(
     return obj
 
 
+def perform_decrypt(obj: CompactEncryption, registry: OpenJWERegistry) -> None:
+    """One decryption of ``obj`` with its recipient's key; sets ``obj.plaintext``.
+
+    Raises `AfterAuth` when the content authenticated but does not inflate, and any other
+    exception when the key does not decrypt. The header was checked by the codec against
+    rules stricter than joserfc's header registry, so the direct path does not repeat them.
+    """
+    header = obj.protected
+    alg, enc = header["alg"], header["enc"]
+    recipient = obj.recipient
+    if alg not in _direct.OAEP or enc not in _direct.GCM_KEY_BYTES or recipient is None:
+        _joserfc_decrypt(obj, registry)
+        return
+    key = recipient.recipient_key
+    if key is None or key.key_type != "RSA" or recipient.encrypted_key is None:
+        raise ValueError("no RSA key to decrypt with")
+    segments = obj.bytes_segments
+    msg = _direct.decrypt_gcm(
+        key.get_op_key("decrypt"),
+        alg,
+        enc,
+        recipient.encrypted_key,
+        segments["iv"],
+        segments["ciphertext"],
+        segments["tag"],
+        obj.base64_segments["aad"],
+    )
+    obj.plaintext = registry.get_zip(header["zip"]).decompress(msg) if "zip" in header else msg
+
+
 def check_jws(
     value: bytes,
     payload: memoryview,
@@ -132,18 +174,35 @@ def check_jws(
     registry: JWSRegistry,
 ) -> None:
     """The size caps and header rules joserfc's compact JWS parser and validator apply, for
-    a JWS whose segments `split_compact` found. Raises joserfc's errors."""
-    registry.validate_compact_value_size(value)
-    _within((signature, registry.max_signature_length), (payload, registry.max_payload_length))
-    registry.check_header(header)
+    a JWS whose segments `split_compact` found and whose header members the codec already
+    allow-listed (so no ``crit``, nothing outside joserfc's registry): the lengths, and the
+    members that must be strings. Raises ValueError."""
+    cap = registry.max_header_length + registry.max_payload_length + registry.max_signature_length
+    if (
+        len(value) > cap
+        or len(signature) > registry.max_signature_length
+        or len(payload) > registry.max_payload_length
+        or not check_string_members(header)
+    ):
+        raise ValueError("the JWS breaks a size cap or a header rule")
+
+
+def check_string_members(header: dict[str, object]) -> bool:
+    """Whether every member of ``header`` is a string: what joserfc's header registries require
+    of each member the codec allows in a JWE (alg, enc, zip, kid, cty, typ) or a JWS (alg,
+    kid, typ, cty). Call it after the header's members were allow-listed."""
+    return all(isinstance(value, str) for value in header.values())
 
 
 def verify_signature(
     model: JWSAlgModel, signing_input: memoryview, signature: bytes, key: RSAKey | ECKey
 ) -> bool:
     """One signature check by joserfc's algorithm model, after its key check (type, use,
-    algorithm), over a view of the JWS: the signing input is not copied."""
+    algorithm), over a view of the JWS: the signing input is not copied. The RSASSA family
+    is checked with `cryptography` directly (`_direct.verify_rsa`), the rest by the model."""
     model.check_key(key)
+    if model.name in _direct.RSA_SIGNATURES:
+        return _direct.verify_rsa(key.get_op_key("verify"), model.name, signing_input, signature)  # type: ignore[arg-type]
     return model.verify(signing_input, signature, key)  # type: ignore[arg-type]
 
 
