@@ -16,12 +16,10 @@ from adapter_harness import (
     ASGICall,
     CountingProvider,
     EchoASGI,
-    client_view,
     expired_recipients,
     middleware,
     open_from_server,
     seal_for_server,
-    server_view,
 )
 from conftest import JWEParty
 from starlette.applications import Starlette
@@ -35,16 +33,6 @@ from gpay_envelope.adapters import asgi as gasgi
 from gpay_envelope.adapters.httpx import AsyncEnvelopeTransport
 from gpay_envelope.adapters.httpx import open_result as httpx_result
 from gpay_envelope.testing import fake_registry
-
-
-@pytest.fixture(scope="module")
-def server_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return server_view(partner, google)
-
-
-@pytest.fixture(scope="module")
-def client_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return client_view(partner, google)
 
 
 def test_asgi_opens_the_request_and_seals_the_response(

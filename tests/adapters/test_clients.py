@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import requests
-from adapter_harness import JOSE, PAYLOAD, URL, CountingProvider, client_view, server_view
+from adapter_harness import JOSE, PAYLOAD, URL, CountingProvider
 from conftest import JWEParty
 
 import gpay_envelope as ge
@@ -22,16 +22,6 @@ from gpay_envelope.adapters import Keys
 from gpay_envelope.adapters.httpx import AsyncEnvelopeTransport, EnvelopeTransport
 from gpay_envelope.adapters.httpx import open_result as httpx_result
 from gpay_envelope.adapters.requests import EnvelopeAdapter, open_result
-
-
-@pytest.fixture(scope="module")
-def server_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return server_view(partner, google)
-
-
-@pytest.fixture(scope="module")
-def client_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return client_view(partner, google)
 
 
 class FakePartner:

@@ -10,7 +10,6 @@ import sys
 
 import httpx
 import pytest
-from adapter_harness import client_view, server_view
 from conftest import JWEParty
 
 import gpay_envelope as ge
@@ -25,16 +24,6 @@ from gpay_envelope.adapters._exchange import (
     rejection_for,
     require_https,
 )
-
-
-@pytest.fixture(scope="module")
-def server_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return server_view(partner, google)
-
-
-@pytest.fixture(scope="module")
-def client_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return client_view(partner, google)
 
 
 def test_keys_are_checked(server_keys: Keys, partner: JWEParty) -> None:

@@ -28,14 +28,11 @@ from adapter_harness import (
     PAYLOAD,
     ASGICall,
     EchoASGI,
-    client_view,
     echo_wsgi,
     open_from_server,
     seal_for_server,
-    server_view,
     wsgi_call,
 )
-from conftest import JWEParty
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -51,16 +48,6 @@ from gpay_envelope.adapters.httpx import open_result as httpx_result
 
 PLAIN = b'{"requestHeader":{"requestId":"forged"},"amount":"999.00"}'
 BASE = "https://partner.test"
-
-
-@pytest.fixture(scope="module")
-def server_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return server_view(partner, google)
-
-
-@pytest.fixture(scope="module")
-def client_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return client_view(partner, google)
 
 
 # --------------------------------------------------------------------------- the rule

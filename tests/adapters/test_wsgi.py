@@ -15,12 +15,10 @@ from adapter_harness import (
     PAYLOAD,
     URL,
     CountingProvider,
-    client_view,
     echo_wsgi,
     expired_recipients,
     open_from_server,
     seal_for_server,
-    server_view,
     wsgi_call,
 )
 from conftest import JWEParty
@@ -30,16 +28,6 @@ from gpay_envelope.adapters import Keys
 from gpay_envelope.adapters import wsgi as gwsgi
 from gpay_envelope.adapters.httpx import EnvelopeTransport
 from gpay_envelope.adapters.httpx import open_result as httpx_result
-
-
-@pytest.fixture(scope="module")
-def server_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return server_view(partner, google)
-
-
-@pytest.fixture(scope="module")
-def client_keys(partner: JWEParty, google: JWEParty) -> Keys:
-    return client_view(partner, google)
 
 
 def test_wsgi_opens_the_request_and_seals_the_response(
