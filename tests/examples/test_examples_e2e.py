@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from processes import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -128,12 +129,7 @@ def server(tokens: list[str], cwd: Path, port: int) -> Iterator[Path]:
                 time.sleep(0.1)
         yield log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 def call(tokens: list[str], cwd: Path, port: int) -> dict[str, object]:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_peer
+from processes import stop
 from tls_certs import NOW, Issued, make_ca, make_leaf, new_key
 
 from gpay_envelope.cli.tls import tls_check_main
@@ -182,16 +183,6 @@ def _wait_ready(proc: subprocess.Popen[bytes], ports: list[int]) -> bool:
     return not pending and proc.poll() is None
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
     binary = _nginx_binary()
@@ -226,7 +217,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
                 yield Nginx(ports=ports, ca=ca, certs=certs)
                 return
         finally:
-            _stop(proc)
+            stop(proc)
     errors = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""
     pytest.fail(f"nginx did not start:\n{log.read_text()}\n{errors}")
 
