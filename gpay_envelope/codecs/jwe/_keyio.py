@@ -380,6 +380,9 @@ def _key_from_pem(
 ) -> Key:
     if not isinstance(pem, bytes):
         raise TypeError("pem must be bytes")
+    if b"PRIVATE KEY" in pem and password is not None and b"ENCRYPTED" not in pem:
+        # Said as it is: cryptography's error for this case would read like a damaged PEM.
+        raise KeySetError(f"key {kid!r}: the PEM is not encrypted, but a password was given")
     native: Any
     try:
         if b"PRIVATE KEY" in pem:

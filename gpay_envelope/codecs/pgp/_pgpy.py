@@ -138,6 +138,7 @@ def _unlock(
     wanted = {p.hex: p for p in parsed.parts}
     pgpy = load_pgpy()
     out: dict[bytes, rsa.RSAPrivateKey] = {}
+    protected = False
     with _quiet():
         blob = _key_packets(parsed.secret_blob)
         if _aead_protected(blob):
@@ -160,6 +161,7 @@ def _unlock(
                 continue
             if packet.protected and passphrase is None:
                 return {}, f"{what} is passphrase-protected; pass passphrase="
+            protected = protected or packet.protected
             try:
                 if packet.protected:
                     packet.unprotect(passphrase)
@@ -169,6 +171,10 @@ def _unlock(
             finally:
                 if packet.protected:
                     material.clear()
+    if out and passphrase is not None and not protected:
+        # A passphrase meant for this key that protects nothing is a mistake to report: the
+        # key file on disk is unprotected, or the passphrase is meant for another key.
+        return {}, f"{what} is not passphrase-protected, but a passphrase was given for it"
     return out, None
 
 

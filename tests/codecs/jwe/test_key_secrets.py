@@ -618,3 +618,13 @@ def test_key_material_is_neither_copied_nor_pickled() -> None:
     with pytest.raises(TypeError):
         pickle.dumps(key.public().material)
     assert copy.deepcopy({"k": key})["k"] is key
+
+
+def test_a_password_for_an_unencrypted_pem_is_named_as_such() -> None:
+    m = _material()
+    with pytest.raises(ge.KeySetError, match="not encrypted, but a password was given"):
+        ge.Key.from_pem(m.pem, kid="k", password=PASSWORD)
+    with pytest.raises(ge.KeySetError, match="could not be loaded"):
+        ge.Key.from_pem(m.protected_pem, kid="k", password=WRONG_PASSWORD)
+    assert ge.Key.from_pem(m.protected_pem, kid="k", password=PASSWORD).has_secret
+    assert ge.Key.from_pem(m.pem, kid="k").has_secret

@@ -83,3 +83,25 @@ def test_internal_key_objects_do_not_print_secret_material() -> None:
     # And with real secret key packets: no more than the public numbers are printed.
     real = secret_key_body(rsa2048(2), T0)
     assert len(repr(_read_public(real, "test"))) < len(repr(real[: len(pub)])) + 1000
+
+
+def test_a_passphrase_for_an_unprotected_secret_key_is_refused(pgp_keys: Party) -> None:
+    from gpay_envelope.codecs.pgp._pgpy import protect
+
+    fpr = pgp_keys.kid("g1")
+    plain = pgp_keys.keys["g1"].material.export(include_private=True)  # type: ignore[attr-defined]
+    given = "unused " + os.urandom(8).hex()
+    for passphrase in (given, {fpr: given}):
+        with pytest.raises(ge.KeySetError, match="not passphrase-protected") as info:
+            keys_from_pgp(plain, passphrase=passphrase)
+        assert fpr in str(info.value) and given not in str(info.value)
+        assert info.value.__context__ is None
+    # A passphrase meant for another key does not touch this one; no passphrase loads it.
+    (key,) = keys_from_pgp(plain, passphrase={"0" * 40: given})
+    assert key.has_secret and keys_from_pgp(plain)[0].has_secret
+    # The public half needs no passphrase, and one given for it is not a mistake to refuse.
+    public = pgp_keys.keys["g1"].material.export(include_private=False)  # type: ignore[attr-defined]
+    assert not keys_from_pgp(public, passphrase=given)[0].has_secret
+    # A protected key still loads with its passphrase.
+    (key,) = keys_from_pgp(protect(plain, given), passphrase=given)
+    assert key.has_secret
