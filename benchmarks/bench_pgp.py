@@ -183,18 +183,33 @@ def bomb_row(recipient: ge.Key) -> dict[str, object]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def size_arguments(description: str | None, quick_repeat: int) -> argparse.ArgumentParser:
+    """The parser of the PGP benchmarks' common options: --json, --quick and --bits."""
+    ap = argparse.ArgumentParser(description=(description or "").splitlines()[0])
     ap.add_argument("--json", action="store_true", help="JSON lines instead of a table")
-    ap.add_argument("--quick", action="store_true", help="1 KiB and RSA-2048 only, 3 repeats")
+    ap.add_argument(
+        "--quick", action="store_true", help=f"1 KiB and RSA-2048 only, {quick_repeat} repeats"
+    )
     ap.add_argument("--bits", default="2048,3072", help="RSA sizes, comma-separated")
+    return ap
+
+
+def size_plan(
+    args: argparse.Namespace, sizes: dict[str, int], quick_repeat: int, full_repeat: int = 15
+) -> tuple[int, dict[str, int], list[int]]:
+    """(repeats, payload sizes, RSA sizes) that --quick and --bits ask for."""
+    if args.quick:
+        return quick_repeat, {"1KiB": sizes["1KiB"]}, [2048]
+    return full_repeat, sizes, [int(b) for b in args.bits.split(",")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = size_arguments(__doc__, quick_repeat=5)
     ap.add_argument("--gpg", action="store_true", help="add gpg (subprocess) rows")
     ap.add_argument("--pgpy", action="store_true", help="add pgpy 0.6 as shipped (1 KiB)")
     ap.add_argument("--bomb", action="store_true", help="time refusing a 1 GiB ZIP bomb")
     args = ap.parse_args(argv)
-    repeat = 5 if args.quick else 15
-    sizes = {"1KiB": SIZES["1KiB"]} if args.quick else SIZES
-    bits_list = [2048] if args.quick else [int(b) for b in args.bits.split(",")]
+    repeat, sizes, bits_list = size_plan(args, SIZES, quick_repeat=5)
     use_gpg = args.gpg and shutil.which("gpg") is not None
 
     rows: list[dict[str, object]] = []

@@ -16,7 +16,6 @@ Target: open of 1 KiB with RSA-2048 within 1.3x the floor, in every mode.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -26,7 +25,7 @@ from collections.abc import Callable
 from functools import partial
 
 from bench_jwe import payload
-from bench_pgp import PKCS1, SHA384, _secret, interleaved
+from bench_pgp import PKCS1, SHA384, _secret, interleaved, size_arguments, size_plan
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESOCB3
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -111,14 +110,8 @@ def floor_open(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--json", action="store_true", help="JSON lines instead of a table")
-    ap.add_argument("--quick", action="store_true", help="1 KiB and RSA-2048 only, 3 repeats")
-    ap.add_argument("--bits", default="2048,3072", help="RSA sizes, comma-separated")
-    args = ap.parse_args(argv)
-    repeat = 3 if args.quick else 15
-    sizes = {"1KiB": SIZES["1KiB"]} if args.quick else SIZES
-    bits_list = [2048] if args.quick else [int(b) for b in args.bits.split(",")]
+    args = size_arguments(__doc__, quick_repeat=3).parse_args(argv)
+    repeat, sizes, bits_list = size_plan(args, SIZES, quick_repeat=3)
     rows: list[dict[str, object]] = []
     for bits in bits_list:
         recipient = generate_pgp_key(uid="bench recipient <r@example.com>", size=bits)
