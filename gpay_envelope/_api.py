@@ -201,19 +201,12 @@ def _open_detailed(
     now: datetime | None,
     watch: _observe.Watch | None,
 ) -> OpenResult:
-    if isinstance(envelope, (str, bytes, bytearray, memoryview)) and len(envelope) > (
-        limits.max_envelope
-    ):
-        # Before any copy; a str is at least as many bytes as characters.
-        raise InvalidEnvelope
-    if isinstance(envelope, str):
-        if not envelope.isascii():
+    if type(envelope) is bytes:  # the common case, no copy
+        if len(envelope) > limits.max_envelope:
             raise InvalidEnvelope
-        raw = envelope.encode("ascii")
-    elif isinstance(envelope, (bytes, bytearray, memoryview)):
-        raw = bytes(envelope)
+        raw = envelope
     else:
-        raise TypeError(f"envelope must be bytes or str, not {type(envelope).__name__}")
+        raw = _envelope_bytes(envelope, limits)
     ids = _check_keyset("identities", identities)
     snd = _check_keyset("senders", senders, optional=True)
     assert ids is not None
@@ -261,6 +254,22 @@ def _open_detailed(
         del result
         raise InvalidEnvelope
     return result
+
+
+def _envelope_bytes(envelope: object, limits: Limits) -> bytes:
+    """``envelope`` (str, bytes-like) as bytes, its size checked before any copy."""
+    if isinstance(envelope, (str, bytes, bytearray, memoryview)) and len(envelope) > (
+        limits.max_envelope
+    ):
+        # A str is at least as many bytes as characters.
+        raise InvalidEnvelope
+    if isinstance(envelope, str):
+        if not envelope.isascii():
+            raise InvalidEnvelope
+        return envelope.encode("ascii")
+    if isinstance(envelope, (bytes, bytearray, memoryview)):
+        return bytes(envelope)
+    raise TypeError(f"envelope must be bytes or str, not {type(envelope).__name__}")
 
 
 def open(

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import cast
 
-__all__ = ["b64url_decode", "b64url_encode", "decode_segment", "is_b64url", "split_compact"]
+__all__ = [
+    "Segment",
+    "b64url_decode",
+    "b64url_encode",
+    "decode_segment",
+    "is_b64url",
+    "split_compact",
+]
+
+#: One segment of a compact serialization, as `split_compact` returns it.
+Segment = bytes | memoryview
 
 _CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _TO_STD = bytes.maketrans(b"-_", b"+/")
@@ -15,6 +26,9 @@ _INDEX = {
 _SPARE_BITS = {2: 0x0F, 3: 0x03}
 # Segments longer than this are decoded piece by piece; a multiple of 4.
 _SEGMENT_CHUNK = 1 << 16
+# Values up to this size are split into copies (one C call; the copies are small), longer
+# ones into views, so a large envelope is not held twice.
+_SPLIT_COPY_MAX = 1 << 16
 
 
 def b64url_encode(data: bytes, *, pad: bool = True) -> bytes:
@@ -52,18 +66,21 @@ def b64url_decode(data: bytes) -> bytes:
         raise ValueError("not web-safe base64") from None
 
 
-def split_compact(value: bytes, parts: int) -> list[memoryview] | None:
+def split_compact(value: bytes, parts: int) -> list[Segment] | None:
     """The ``parts`` dot-separated segments of a JOSE compact serialization (RFC 7515 section
-    7.1, RFC 7516 section 7.1) as views into ``value``, or None unless ``value`` is made of
-    URL-safe base64 characters (no padding) and exactly ``parts - 1`` dots.
+    7.1, RFC 7516 section 7.1), or None unless ``value`` is made of URL-safe base64
+    characters (no padding) and exactly ``parts - 1`` dots.
 
     One pass over ``value`` checks both, since what is left after deleting the alphabet must
-    be the dots; no segment is copied.
+    be the dots. Segments of a value over 64 KiB are views into it: no large segment is
+    copied.
     """
     if value.translate(None, _CHARS) != b"." * (parts - 1):
         return None
+    if len(value) <= _SPLIT_COPY_MAX:
+        return cast("list[Segment]", value.split(b"."))
     view = memoryview(value)
-    segments = []
+    segments: list[Segment] = []
     start = 0
     for _ in range(parts - 1):
         end = value.index(b".", start)
@@ -73,7 +90,7 @@ def split_compact(value: bytes, parts: int) -> list[memoryview] | None:
     return segments
 
 
-def decode_segment(segment: memoryview) -> bytes:
+def decode_segment(segment: Segment) -> bytes:
     """Decode one segment `split_compact` returned (URL-safe base64, unpadded), once.
 
     Raises ``ValueError`` for a length that cannot be base64 and for non-canonical trailing

@@ -368,7 +368,15 @@ class KeySet:
             primary.
     """
 
-    __slots__ = ("_by_kid", "_enabled", "_has_secret", "_keys", "_primary", "_secret_enabled")
+    __slots__ = (
+        "_by_kid",
+        "_enabled",
+        "_has_secret",
+        "_keys",
+        "_primary",
+        "_secret_enabled",
+        "_windowless",
+    )
 
     _keys: tuple[Key, ...]
     _primary: str
@@ -376,6 +384,7 @@ class KeySet:
     _enabled: tuple[Key, ...]
     _secret_enabled: tuple[Key, ...]
     _has_secret: bool
+    _windowless: bool
 
     def __init__(self, keys: Iterable[Key], *, primary: str) -> None:
         ks = tuple(keys)
@@ -393,6 +402,8 @@ class KeySet:
         enabled = tuple(k for k in ordered if k.status is KeyStatus.ENABLED)
         object.__setattr__(self, "_enabled", enabled)
         object.__setattr__(self, "_secret_enabled", tuple(k for k in enabled if k.has_secret))
+        windowless = all(k.not_before is None and k.not_after is None for k in enabled)
+        object.__setattr__(self, "_windowless", windowless)
         # Asked on every seal and open (the front door's key set checks): answered once.
         object.__setattr__(self, "_has_secret", any(k.has_secret for k in ks))
 
@@ -427,6 +438,13 @@ class KeySet:
     def enabled(self) -> tuple[Key, ...]:
         """ENABLED keys, primary first, then in set order."""
         return self._enabled
+
+    def enabled_at(self, when: datetime) -> tuple[Key, ...]:
+        """ENABLED keys inside their validity window at ``when``, primary first, then in set
+        order."""
+        if self._windowless:
+            return self._enabled
+        return tuple(k for k in self._enabled if k.is_valid_at(when))
 
     def secret_enabled(self) -> tuple[Key, ...]:
         """ENABLED keys holding a private half, primary first, then in set order."""

@@ -143,5 +143,5 @@ def sender_keys(keys: KeySet | None, when: datetime) -> tuple[Key, ...]:
     """Peer keys whose signatures count at ``when``: ENABLED and inside their window."""
     if keys is None:
         return ()
-    return tuple(k for k in keys.enabled() if k.is_valid_at(when))
+    return keys.enabled_at(when)
 

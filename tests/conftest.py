@@ -86,18 +86,27 @@ def spare_keys() -> tuple[ge.Key, ...]:
 @pytest.fixture
 def attempts(monkeypatch: pytest.MonkeyPatch, partner, google, spare_keys) -> list[str]:
     """Record the kid of every JWE key-decryption attempt (one private-key operation each)."""
+    from gpay_envelope.codecs.jwe import _direct
     from gpay_envelope.codecs.jwe import _joserfc as jx
 
     seen: list[str] = []
     real = jx.perform_decrypt
+    real_gcm = _direct.decrypt_gcm
     known = [*partner.identities, *google.identities, *spare_keys]
     kid_of = {id(k.material.jose): k.kid for k in known}
+    kid_of.update({id(k.material.rsa_private): k.kid for k in known})
 
     def counting(obj: Any, registry: Any) -> None:
         seen.append(kid_of.get(id(obj.recipient.recipient_key), "?"))
         real(obj, registry)
 
+    def counting_gcm(ops: Any, *args: Any) -> bytes:
+        seen.append(kid_of.get(id(ops), "?"))
+        return real_gcm(ops, *args)
+
+    # The joserfc path (RSA1_5, AES-CBC-HMAC) and the direct one (RSA-OAEP with AES-GCM).
     monkeypatch.setattr(jx, "perform_decrypt", counting)
+    monkeypatch.setattr(_direct, "decrypt_gcm", counting_gcm)
     return seen
 
 

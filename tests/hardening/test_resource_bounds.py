@@ -51,6 +51,7 @@ from pgp_fixtures import Party, encrypt_raw
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode, b64url_encode
 from gpay_envelope.codecs.jwe import _codec as jwe_mod
+from gpay_envelope.codecs.jwe import _direct
 from gpay_envelope.codecs.jwe import _joserfc as jx
 from gpay_envelope.codecs.pgp import _codec as pgp
 from gpay_envelope.codecs.pgp import key_to_pgp
@@ -339,8 +340,9 @@ def test_armored_envelope_of_short_lines_stays_under_64_mib(
 def rsa_ops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every RSA private-key operation, in either codec: one entry per call.
 
-    JWE: the RSA key joserfc hands its key-management models (RSA1_5 and RSA-OAEP alike) is
-    wrapped; PGP: the codec's one private-key call, `pgp._rsa_decrypt`.
+    JWE: the RSA key joserfc hands its key-management models (RSA1_5, AES-CBC-HMAC) and the
+    one `_direct.decrypt_gcm` gets (RSA-OAEP with AES-GCM) are wrapped; PGP: the codec's one
+    private-key call, `pgp._rsa_decrypt`.
     """
     calls: list[int] = []
     real_get = RSAKey.get_op_key
@@ -366,7 +368,13 @@ def rsa_ops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(1)
         return real_pgp(key, value)
 
+    real_gcm = _direct.decrypt_gcm
+
+    def decrypt_gcm(ops: Any, *args: Any) -> bytes:
+        return real_gcm(Counting(ops), *args)
+
     monkeypatch.setattr(RSAKey, "get_op_key", get_op_key)
+    monkeypatch.setattr(_direct, "decrypt_gcm", decrypt_gcm)
     monkeypatch.setattr(pgp, "_rsa_decrypt", pgp_decrypt)
     return calls
 
@@ -387,7 +395,8 @@ def seipd_keys(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @pytest.fixture
 def verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every public-key signature check (PGP `op.rsa_verify`, JWE `jx.verify_signature`)."""
+    """Every public-key signature check (PGP `op.rsa_verify`, JWE `jx.verify_signature` and
+    `_direct.verify_rsa`)."""
     calls: list[int] = []
     real_pgp = op.rsa_verify
     real_jws = jx.verify_signature
@@ -400,8 +409,15 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(1)
         return real_jws(*args, **kwargs)
 
+    real_rsa = _direct.verify_rsa
+
+    def rsa_verify(*args: Any) -> bool:
+        calls.append(1)
+        return real_rsa(*args)
+
     monkeypatch.setattr(op, "rsa_verify", pgp_verify)
     monkeypatch.setattr(jx, "verify_signature", jws_verify)
+    monkeypatch.setattr(_direct, "verify_rsa", rsa_verify)
     return calls
 
 

@@ -41,6 +41,7 @@ from pgp_fixtures import Party, encrypt_raw
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_decode
 from gpay_envelope.codecs.jwe import _codec as jwe_mod
+from gpay_envelope.codecs.jwe import _direct
 from gpay_envelope.codecs.jwe import _joserfc as jx
 from gpay_envelope.codecs.pgp import _codec as pgp
 from gpay_envelope.codecs.pgp import wire as op
@@ -76,8 +77,15 @@ def private_ops() -> Iterator[list[int]]:
         calls.append(1)
         return real_pgp(key, value)
 
-    with mock.patch.object(RSAKey, "get_op_key", get_op_key), mock.patch.object(
-        pgp, "_rsa_decrypt", pgp_decrypt
+    real_gcm = _direct.decrypt_gcm
+
+    def decrypt_gcm(ops: Any, *args: Any) -> bytes:
+        return real_gcm(Counting(ops), *args)
+
+    with (
+        mock.patch.object(RSAKey, "get_op_key", get_op_key),
+        mock.patch.object(_direct, "decrypt_gcm", decrypt_gcm),
+        mock.patch.object(pgp, "_rsa_decrypt", pgp_decrypt),
     ):
         yield calls
 

@@ -31,7 +31,7 @@ from joserfc import jwe, jws
 from joserfc.errors import JoseError
 
 from ... import _rotation
-from ..._b64 import decode_segment, split_compact
+from ..._b64 import Segment, decode_segment, split_compact
 from ..._keys import Key
 from ...errors import (
     InvalidEnvelope,
@@ -142,18 +142,27 @@ class JWECodec:
     def open(self, request: OpenRequest) -> OpenResult:
         """Decrypt (kid routing, bounded trial), then verify the nested JWS."""
         regs = jx.registries(request.limits.max_plaintext, request.limits.max_envelope)
-        obj, header = self._parse(request.envelope, regs)
+        envelope = request.envelope.strip()
+        # One pass checks the alphabet and counts the dots before anything is split, so 8 MiB
+        # of "a." cannot become millions of tiny objects.
+        segments = split_compact(envelope, 5)
+        if segments is None:
+            raise InvalidEnvelope from None
+        header = self._header(envelope, segments, regs.jwe)
         alg, enc, kid = header["alg"], header["enc"], header.get("kid")
-        declared_jws = isinstance(header.get("cty"), str) and header["cty"].upper() == "JWT"
+        # Every member is a string here (`_header`).
+        declared_jws = header.get("cty", "").upper() == "JWT"
         # An envelope that may be unsigned inflates no further than the plaintext cap.
         jwe_reg = regs.jwe if declared_jws or not request.allow_unsigned else regs.jwe_plain
-        opened_with = _decrypt(obj, request, jwe_reg, alg, kid)
-        if opened_with is None or obj.plaintext is None:
+        candidates = _identity_candidates(request, alg, kid)
+        if alg in _direct.OAEP and enc in _direct.GCM_KEY_BYTES:
+            opened = _decrypt_gcm(header, segments, candidates, request, jwe_reg)
+        else:
+            opened = _decrypt(header, segments, candidates, request, jwe_reg)
+        if opened is None:
             raise InvalidEnvelope from None
+        opened_with, inner = opened
         request.trace.decrypted_with = opened_with.kid
-        inner = obj.plaintext
-        # The decoded ciphertext is not needed any more: free it before the JWS is decoded.
-        obj.bytes_segments.clear()
         algs: tuple[str, ...] = (alg, enc, *(("DEF",) if "zip" in header else ()))
         if not (declared_jws or _looks_like_jws(inner, regs.jws)):
             if not request.allow_unsigned:
@@ -162,54 +171,97 @@ class JWECodec:
         payload, signer, sig_alg = _verify_jws(inner, request, regs.jws)
         return OpenResult(payload, self.name, opened_with.kid, (signer,), (*algs, sig_alg))
 
-    def _parse(
-        self, envelope: bytes, regs: jx.Registries
-    ) -> tuple[jx.CompactEncryption, dict[str, Any]]:
-        """The compact JWE and its protected header, when every header member is allowed."""
-        envelope = envelope.strip()
-        # One pass checks the alphabet and counts the dots before anything is split, so 8 MiB
-        # of "a." cannot become millions of tiny objects.
-        segments = split_compact(envelope, 5)
-        if segments is None:
-            raise InvalidEnvelope from None
+    def _header(
+        self, envelope: bytes, segments: list[Segment], registry: jx.OpenJWERegistry
+    ) -> dict[str, Any]:
+        """The protected header of the compact JWE, when every member is allowed."""
         try:
-            header = jx.protected_header(envelope, segments, regs.jwe)
+            header = jx.protected_header(envelope, segments, registry)
         except Exception:
             raise InvalidEnvelope from None
         if not set(header) <= JWE_HEADERS or not jx.check_string_members(header):
             raise InvalidEnvelope from None
-        alg, enc = header["alg"], header["enc"]
+        alg = header["alg"]
         if (
             alg not in OPEN_ALGS
-            or enc not in OPEN_ENCS
+            or header["enc"] not in OPEN_ENCS
             or header.get("zip", "DEF") != "DEF"
             or (alg == "RSA1_5" and not self.rsa1_5_decrypt)
         ):
             raise InvalidEnvelope from None
+        return header
+
+
+def _identity_candidates(request: OpenRequest, alg: str, kid: str | None) -> list[Key]:
+    """The identity keys that may unwrap ``alg``, primary first. An envelope that names a kid
+    is tried with that key only (`_rotation.attempts`), so only it is filtered: one kid
+    comparison per key in the set, not the whole filter."""
+    keys = request.identities if kid is None else [k for k in request.identities if k.kid == kid]
+    return [k for k in keys if k.can("enc") and alg in k.algorithms and k.kty == "RSA"]
+
+
+def _decrypt_gcm(
+    header: dict[str, Any],
+    segments: list[Segment],
+    candidates: list[Key],
+    request: OpenRequest,
+    registry: jx.OpenJWERegistry,
+) -> tuple[Key, bytes] | None:
+    """RSA-OAEP(-256) with AES-GCM, done with `cryptography` directly (`_direct`): each
+    segment decoded once, the keys `_rotation.attempts` picks tried in turn. The key that
+    decrypted and the content, or None. Content that decrypts but does not inflate ends the
+    trial."""
+    head, ek, iv, ciphertext, tag = segments
+    try:
+        encrypted_key, nonce, mac = decode_segment(ek), decode_segment(iv), decode_segment(tag)
+        body = decode_segment(ciphertext)
+    except ValueError:
+        raise InvalidEnvelope from None
+    # The additional authenticated data is the header segment as it came.
+    aad = bytes(head)
+    alg, enc = header["alg"], header["enc"]
+    for _, key in _rotation.attempts(
+        (header.get("kid"),), candidates, names=_names_kid, budget=request.trials
+    ):
+        ops = _material(key).rsa_private
+        if ops is None:
+            continue
         try:
-            return jx.compact_encryption(header, segments), header
-        except ValueError:
-            raise InvalidEnvelope from None
+            content = _direct.decrypt_gcm(ops, alg, enc, encrypted_key, nonce, body, mac, aad)
+        except KeyUnavailable:
+            raise  # the token is gone: not a verdict on the envelope
+        except Exception:  # noqa: S112 - a wrong key; every failure looks the same
+            continue
+        # The decoded ciphertext is not needed any more: free it before anything is inflated.
+        del body
+        if "zip" in header:
+            try:
+                content = registry.get_zip("DEF").decompress(content)
+            except jx.AfterAuth:
+                raise InvalidEnvelope from None
+        return key, content
+    return None
 
 
 def _decrypt(
-    obj: jx.CompactEncryption,
+    header: dict[str, Any],
+    segments: list[Segment],
+    candidates: list[Key],
     request: OpenRequest,
     registry: jx.OpenJWERegistry,
-    alg: str,
-    kid: str | None,
-) -> Key | None:
-    """Try the identity keys `_rotation.attempts` picks for the one recipient; the key that
-    decrypted, or None. Content that decrypts but cannot be used ends the trial."""
-    # An envelope that names a kid is tried with that key only (`_rotation.attempts`), so only
-    # it is filtered: one kid comparison per key in the set, not the whole filter.
-    keys = request.identities if kid is None else [k for k in request.identities if k.kid == kid]
-    candidates = [k for k in keys if k.can("enc") and alg in k.algorithms and k.kty == "RSA"]
+) -> tuple[Key, bytes] | None:
+    """Every other algorithm pair, through joserfc's models: the keys `_rotation.attempts`
+    picks tried in turn. The key that decrypted and the content, or None. Content that
+    decrypts but cannot be used ends the trial."""
+    try:
+        obj = jx.compact_encryption(header, segments)
+    except ValueError:
+        raise InvalidEnvelope from None
     recipient = obj.recipient
     assert recipient is not None
     try:
         for _, key in _rotation.attempts(
-            (kid,), candidates, names=_names_kid, budget=request.trials
+            (header.get("kid"),), candidates, names=_names_kid, budget=request.trials
         ):
             recipient.recipient_key = _jose(key)
             try:
@@ -220,10 +272,14 @@ def _decrypt(
                 raise  # the token is gone: not a verdict on the envelope
             except Exception:  # noqa: S112 - a wrong key; every failure looks the same
                 continue
-            return key
+            if obj.plaintext is None:
+                return None
+            return key, obj.plaintext
         return None
     finally:
         recipient.recipient_key = None
+        # The decoded ciphertext is not needed any more: free it before the JWS is decoded.
+        obj.bytes_segments.clear()
 
 
 def _names_kid(kid: str, key: Key) -> bool:
@@ -244,14 +300,16 @@ def _sign(key: Key, payload: bytes, registry: jx.OpenJWSRegistry) -> bytes:
 
 def _jws_parts(
     value: bytes, registry: jx.OpenJWSRegistry
-) -> tuple[list[memoryview], dict[str, Any]] | None:
+) -> tuple[list[Segment], dict[str, Any]] | None:
     """The three segments of a compact JWS and its protected header, or None; the header is
     size-capped before it is parsed."""
     segments = split_compact(value, 3)
     if segments is None or len(segments[0]) > registry.max_header_length:
         return None
     try:
-        head = json.loads(decode_segment(segments[0]))
+        # RFC 7515 section 4: the header is UTF-8 JSON; decoding it first spares json its
+        # guess at the encoding.
+        head = json.loads(decode_segment(segments[0]).decode("utf-8"))
     except ValueError:
         return None
     return (segments, head) if isinstance(head, dict) else None
@@ -265,11 +323,27 @@ def _looks_like_jws(value: bytes, registry: jx.OpenJWSRegistry) -> bool:
     return parts is not None and len(parts[0][2]) > 0 and "alg" in parts[1]
 
 
-def _jose(key: Key) -> Any:
+def _material(key: Key) -> JWKMaterial:
     material = key.material
     if not isinstance(material, JWKMaterial):
         raise SealError(f"key {key.kid!r} is not a JWE-codec key")
-    return material.jose
+    return material
+
+
+def _jose(key: Key) -> Any:
+    return _material(key).jose
+
+
+def _signature_ok(model: Any, key: Key, signing_input: memoryview, signature: bytes) -> bool:
+    """Whether ``signature`` is ``key``'s signature over ``signing_input`` by ``model``'s
+    algorithm. The key's binding (`Key.algorithms`) was checked by the caller; the RSASSA
+    family is checked with `cryptography` directly, the rest by joserfc's model."""
+    if model.name in _direct.RSA_SIGNATURES:
+        public = _material(key).rsa_public
+        return public is not None and _direct.verify_rsa(
+            public, model.name, signing_input, signature
+        )
+    return jx.verify_signature(model, signing_input, signature, _jose(key))
 
 
 def _verify_jws(
@@ -288,23 +362,25 @@ def _verify_jws(
     alg, kid = head.get("alg"), head.get("kid")
     if (
         not set(head) <= JWS_HEADERS
-        or not jx.check_string_members(head)
         or alg not in JWS_OPEN_ALGS
+        # The caps and header rules joserfc's parser and validator apply.
+        or not jx.jws_within_caps(value, payload, signature, head, registry)
     ):
         raise InvalidSignature from None
     try:
-        # The caps and header rules joserfc's parser and validator apply.
-        jx.check_jws(value, payload, signature, head, registry)
-        model = registry.get_alg(alg)
         sig = decode_segment(signature)
-    except Exception:
+    except ValueError:
         raise InvalidSignature from None
     signing_input = memoryview(value)[: len(header) + 1 + len(payload)]
     candidates = [k for k in request.senders if k.can("sig") and alg in k.algorithms]
     budget = _rotation.TrialBudget(request.limits.max_trials)
+    try:
+        model = registry.get_alg(alg)
+    except JoseError:
+        raise InvalidSignature from None
     for _, key in _rotation.attempts((kid,), candidates, names=_names_kid, budget=budget):
         try:
-            ok = jx.verify_signature(model, signing_input, sig, _jose(key))
+            ok = _signature_ok(model, key, signing_input, sig)
         except Exception:  # noqa: S112 - a key of the wrong type; try the next one
             continue
         if ok:

@@ -5,7 +5,8 @@ RSASSA signature checks (`verify_rsa`). Seal: the same pair (`encrypt_gcm`) and 
 signatures (`sign_compact`). Everything else (RSA1_5, AES-CBC-HMAC, ES256) goes through
 joserfc's models (`_joserfc`). These functions do the cryptography only: the header rules,
 size caps and key routing stay where they are for every algorithm (`_codec`, `_joserfc`), and
-private-key operations still reach the key's `RSAPrivateOps` through joserfc's ``get_op_key``.
+private-key operations still go through the key's `RSAPrivateOps` (``JWKMaterial.rsa_private``:
+the same object joserfc's ``get_op_key`` gives), so a token-held key works the same way.
 
 Each check joserfc's models make on these algorithms is made here too: a 96-bit IV, a 128-bit
 tag, a content key of the size ``enc`` needs (any other size fails like a wrong key), the

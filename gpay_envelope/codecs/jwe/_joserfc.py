@@ -11,9 +11,9 @@ private modules (the pin ``joserfc<1.9`` in pyproject.toml is for this file):
 - Per-instance registries with size caps that fit real payloads, and no ``warnings`` calls.
 
 Private-key operations reach the key's `RSAPrivateOps` through joserfc's ``get_op_key``,
-so they go through the one interface both codecs use. `perform_decrypt` hands RSA-OAEP(-256)
-with AES-GCM to `_direct` (the same checks, without joserfc's per-call model and registry
-work) and everything else to joserfc.
+so they go through the one interface both codecs use. RSA-OAEP(-256) with AES-GCM and the
+RSASSA signatures never come here: the codec does them with `cryptography` directly
+(`_direct`), on the same `RSAPrivateOps` (``JWKMaterial.rsa_private``).
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ from joserfc.jwe import JWERegistry
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
-from ..._b64 import decode_segment
-from . import _direct
+from ..._b64 import Segment, decode_segment
 from ._algs import CEK_BYTES, JWS_OPEN_ALGS, OPEN_ALGS, OPEN_ENCS
 
 __all__ = [
@@ -45,9 +44,9 @@ __all__ = [
     "OpenJWSRegistry",
     "Registries",
     "StrictDeflate",
-    "check_jws",
     "check_string_members",
     "compact_encryption",
+    "jws_within_caps",
     "perform_decrypt",
     "protected_header",
     "registries",
@@ -89,36 +88,32 @@ class _RSA15(RSAAlgKeyEncryption):
 
 
 
-def _within(*caps: tuple[memoryview, int]) -> None:
-    """joserfc's per-segment size caps, which read only the length of a segment."""
-    for segment, cap in caps:
-        if len(segment) > cap:
-            raise ValueError("a segment is over its size cap")
-
-
 def protected_header(
-    value: bytes, segments: Sequence[memoryview], registry: JWERegistry
+    value: bytes, segments: Sequence[Segment], registry: JWERegistry
 ) -> dict[str, object]:
     """The protected header of a compact JWE whose five ``segments`` `split_compact` found
-    in ``value``, after the size caps joserfc's own parser checks. Raises ValueError or
-    joserfc's errors for anything malformed."""
+    in ``value``, after the size caps joserfc's own parser checks (they read only lengths).
+    Raises ValueError or joserfc's errors for anything malformed."""
     header, ek, iv, ciphertext, tag = segments
     registry.validate_compact_value_size(value)
-    _within(
-        (header, registry.max_protected_header_length),
-        (ek, registry.max_encrypted_key_length),
-        (iv, registry.max_initialization_vector_length),
-        (ciphertext, registry.max_ciphertext_length),
-        (tag, registry.max_auth_tag_length),
-    )
-    protected = json.loads(decode_segment(header))
+    if (
+        len(header) > registry.max_protected_header_length
+        or len(ek) > registry.max_encrypted_key_length
+        or len(iv) > registry.max_initialization_vector_length
+        or len(ciphertext) > registry.max_ciphertext_length
+        or len(tag) > registry.max_auth_tag_length
+    ):
+        raise ValueError("a segment is over its size cap")
+    # RFC 7516 section 4: the header is UTF-8 JSON; decoding it first spares json its guess
+    # at the encoding.
+    protected = json.loads(decode_segment(header).decode("utf-8"))
     if not isinstance(protected, dict) or "alg" not in protected or "enc" not in protected:
         raise ValueError("invalid JWE header")
     return protected
 
 
 def compact_encryption(
-    protected: dict[str, object], segments: Sequence[memoryview]
+    protected: dict[str, object], segments: Sequence[Segment]
 ) -> CompactEncryption:
     """joserfc's object for a compact JWE with this `protected_header` and ``segments``,
     each segment decoded once (joserfc's parser splits the value again and copies every
@@ -137,54 +132,33 @@ def compact_encryption(
 
 
 def perform_decrypt(obj: CompactEncryption, registry: OpenJWERegistry) -> None:
-    """One decryption of ``obj`` with its recipient's key; sets ``obj.plaintext``.
+    """One decryption of ``obj`` with its recipient's key by joserfc's models; sets
+    ``obj.plaintext``. For the algorithm pairs the codec does not do directly (`_direct`).
 
     Raises `AfterAuth` when the content authenticated but does not inflate, and any other
-    exception when the key does not decrypt. The header was checked by the codec against
-    rules stricter than joserfc's header registry, so the direct path does not repeat them.
+    exception when the key does not decrypt.
     """
-    header = obj.protected
-    alg, enc = header["alg"], header["enc"]
-    recipient = obj.recipient
-    if alg not in _direct.OAEP or enc not in _direct.GCM_KEY_BYTES or recipient is None:
-        _joserfc_decrypt(obj, registry)
-        return
-    key = recipient.recipient_key
-    if key is None or key.key_type != "RSA" or recipient.encrypted_key is None:
-        raise ValueError("no RSA key to decrypt with")
-    segments = obj.bytes_segments
-    msg = _direct.decrypt_gcm(
-        key.get_op_key("decrypt"),
-        alg,
-        enc,
-        recipient.encrypted_key,
-        segments["iv"],
-        segments["ciphertext"],
-        segments["tag"],
-        obj.base64_segments["aad"],
-    )
-    obj.plaintext = registry.get_zip(header["zip"]).decompress(msg) if "zip" in header else msg
+    _joserfc_decrypt(obj, registry)
 
 
-def check_jws(
+def jws_within_caps(
     value: bytes,
-    payload: memoryview,
-    signature: memoryview,
+    payload: Segment,
+    signature: Segment,
     header: dict[str, object],
     registry: JWSRegistry,
-) -> None:
-    """The size caps and header rules joserfc's compact JWS parser and validator apply, for
-    a JWS whose segments `split_compact` found and whose header members the codec already
-    allow-listed (so no ``crit``, nothing outside joserfc's registry): the lengths, and the
-    members that must be strings. Raises ValueError."""
+) -> bool:
+    """Whether a JWS whose segments `split_compact` found, and whose header members the
+    codec already allow-listed (so no ``crit``, nothing outside joserfc's registry), passes
+    the size caps and header rules joserfc's compact JWS parser and validator apply: the
+    lengths, and the members that must be strings."""
     cap = registry.max_header_length + registry.max_payload_length + registry.max_signature_length
-    if (
-        len(value) > cap
-        or len(signature) > registry.max_signature_length
-        or len(payload) > registry.max_payload_length
-        or not check_string_members(header)
-    ):
-        raise ValueError("the JWS breaks a size cap or a header rule")
+    return (
+        len(value) <= cap
+        and len(signature) <= registry.max_signature_length
+        and len(payload) <= registry.max_payload_length
+        and check_string_members(header)
+    )
 
 
 def check_string_members(header: dict[str, object]) -> bool:
@@ -195,15 +169,13 @@ def check_string_members(header: dict[str, object]) -> bool:
 
 
 def verify_signature(
-    model: JWSAlgModel, signing_input: memoryview, signature: bytes, key: RSAKey | ECKey
+    model: JWSAlgModel, signing_input: Segment, signature: bytes, key: RSAKey | ECKey
 ) -> bool:
     """One signature check by joserfc's algorithm model, after its key check (type, use,
-    algorithm), over a view of the JWS: the signing input is not copied. The RSASSA family
-    is checked with `cryptography` directly (`_direct.verify_rsa`), the rest by the model."""
+    algorithm), for the algorithms the codec does not check directly (`_direct.verify_rsa`
+    does the RSASSA family)."""
     model.check_key(key)
-    if model.name in _direct.RSA_SIGNATURES:
-        return _direct.verify_rsa(key.get_op_key("verify"), model.name, signing_input, signature)  # type: ignore[arg-type]
-    return model.verify(signing_input, signature, key)  # type: ignore[arg-type]
+    return model.verify(bytes(signing_input), signature, key)
 
 
 class StrictDeflate(JWEZipModel):

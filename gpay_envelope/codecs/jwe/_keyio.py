@@ -57,13 +57,22 @@ class JWKMaterial:
     Built once when the key is loaded, so no operation re-parses or re-validates the key.
     """
 
-    __slots__ = ("held", "jose", "native")
+    __slots__ = ("held", "jose", "native", "rsa_private", "rsa_public")
 
     def __init__(self, native: Native, *, held: RSAPrivateOps | None = None) -> None:
         # ``held``: a private half kept outside the process (a token key), with ``native``
         # its public half; joserfc reaches it through `_HeldRSAKey.get_op_key`.
         self.native = native
         self.held = held
+        # The RSA halves the direct paths (`_direct`) use, worked out once: asking with an ABC
+        # ``isinstance`` on every operation costs more than the rest of the key lookup.
+        self.rsa_private: RSAPrivateOps | None = held
+        self.rsa_public: rsa.RSAPublicKey | None = None
+        if isinstance(native, rsa.RSAPrivateKey):
+            self.rsa_private = native
+            self.rsa_public = native.public_key()
+        elif isinstance(native, rsa.RSAPublicKey):
+            self.rsa_public = native
         self.jose: RSAKey | ECKey
         if held is not None:
             if not isinstance(native, rsa.RSAPublicKey):
@@ -98,10 +107,7 @@ class JWKMaterial:
     def private_ops(self) -> RSAPrivateOps | None:
         """The RSA private half, seen through the one private-key interface (None for a
         public or an EC key). joserfc reaches the same object through ``get_op_key``."""
-        native = self.native
-        if self.held is not None:
-            return self.held
-        return native if isinstance(native, rsa.RSAPrivateKey) else None
+        return self.rsa_private
 
     def check_binding(self, kid: str, use: str | None, algorithms: frozenset[str]) -> None:
         check_binding(kid, self.kty, use, algorithms)

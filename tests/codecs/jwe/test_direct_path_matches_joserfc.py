@@ -3,8 +3,9 @@ every envelope the verdict joserfc's models give it: the same error, or the same
 key and algorithms.
 
 The reference run is the same codec with its two crypto steps swapped back to joserfc's
-models (`perform_decrypt` of joserfc, and the JWS algorithm model's ``verify``), so header
-rules, caps and key routing are identical and only the cryptography differs. The envelopes
+models (the codec's joserfc decryption path, `_codec._decrypt`, and the JWS algorithm model's
+``verify``), so header rules, caps and key routing are identical and only the cryptography
+differs. The envelopes
 are real ones, crafted ones with every OAEP/GCM pair, and seeded random mutations of both.
 """
 
@@ -24,7 +25,7 @@ from jwe_craft import craft, sign
 
 import gpay_envelope as ge
 from gpay_envelope._b64 import b64url_encode
-from gpay_envelope.codecs.jwe import _direct
+from gpay_envelope.codecs.jwe import _codec, _direct
 from gpay_envelope.codecs.jwe import _joserfc as jx
 
 PAYLOAD = json.dumps({"requestId": "r-1", "amount": "12.30", "note": "x" * 300}).encode()
@@ -127,9 +128,14 @@ def _mutations(env: bytes, rnd: random.Random, n: int) -> Iterator[bytes]:
         yield b".".join(seg)
 
 
+def _joserfc_signature_ok(model: Any, key: Any, signing_input: Any, signature: bytes) -> bool:
+    return _joserfc_verify(model, signing_input, signature, _codec._jose(key))
+
+
 def _swap_to_joserfc(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jx, "perform_decrypt", jx._joserfc_decrypt)
-    monkeypatch.setattr(jx, "verify_signature", _joserfc_verify)
+    # The same codec, with its two direct steps routed to joserfc's models.
+    monkeypatch.setattr(_codec, "_decrypt_gcm", _codec._decrypt)
+    monkeypatch.setattr(_codec, "_signature_ok", _joserfc_signature_ok)
 
 
 def test_random_and_mutated_envelopes_get_joserfc_s_verdict(partner, google, monkeypatch):
@@ -145,14 +151,19 @@ def test_random_and_mutated_envelopes_get_joserfc_s_verdict(partner, google, mon
 
     direct_calls: list[int] = []
     real = _direct.decrypt_gcm
+    direct_checks: list[int] = []
+    real_verify = _direct.verify_rsa
     monkeypatch.setattr(_direct, "decrypt_gcm", lambda *a: (direct_calls.append(1), real(*a))[1])
+    monkeypatch.setattr(
+        _direct, "verify_rsa", lambda *a: (direct_checks.append(1), real_verify(*a))[1]
+    )
     ours = [_verdict(e, google, partner, u) for e in envelopes for u in (False, True)]
-    taken = len(direct_calls)
+    taken, checked = len(direct_calls), len(direct_checks)
     _swap_to_joserfc(monkeypatch)
     theirs = [_verdict(e, google, partner, u) for e in envelopes for u in (False, True)]
 
-    assert taken > len(envelopes)  # the direct path did the work of the first run
-    assert len(direct_calls) == taken  # and none of the reference run
+    assert taken > len(envelopes) and checked > 0  # the direct path did the first run's work
+    assert (len(direct_calls), len(direct_checks)) == (taken, checked)  # none of the reference
     kinds = {v[0] for v in ours}
     assert kinds == {"opened", "InvalidEnvelope", "InvalidSignature"}
     cases = [(e, u) for e in envelopes for u in (False, True)]

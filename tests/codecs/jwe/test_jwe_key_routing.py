@@ -9,6 +9,7 @@ import pytest
 from jwe_craft import craft
 
 import gpay_envelope as ge
+from gpay_envelope.codecs.jwe import _direct
 from gpay_envelope.codecs.jwe import _joserfc as jx
 
 PAYLOAD = json.dumps({"requestHeader": {"requestId": "r-1"}, "amount": "12.34"}).encode()
@@ -92,7 +93,11 @@ def test_key_bound_to_oaep_refuses_rsa1_5(google, attempts) -> None:
 def test_signing_key_in_identities_gets_no_private_key_operation(partner, google, monkeypatch):
     calls: list[object] = []
     real = jx.perform_decrypt
+    real_gcm = _direct.decrypt_gcm
     monkeypatch.setattr(jx, "perform_decrypt", lambda o, r: (calls.append(o), real(o, r)))
+    monkeypatch.setattr(
+        _direct, "decrypt_gcm", lambda *a: (calls.append(a[0]), real_gcm(*a))[1]
+    )
     sig_key = google.signer.primary  # use "sig", RSA, holds a private key
     token = craft(
         {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": sig_key.kid},
