@@ -24,6 +24,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -173,23 +175,73 @@ class JWECodec:
 
     def _header(
         self, envelope: bytes, segments: list[Segment], registry: jx.OpenJWERegistry
-    ) -> dict[str, Any]:
+    ) -> Mapping[str, Any]:
         """The protected header of the compact JWE, when every member is allowed."""
-        try:
-            header = jx.protected_header(envelope, segments, registry)
-        except Exception:
+        if not jx.check_compact_caps(envelope, segments, registry):
             raise InvalidEnvelope from None
-        if not set(header) <= JWE_HEADERS or not jx.check_string_members(header):
-            raise InvalidEnvelope from None
-        alg = header["alg"]
-        if (
-            alg not in OPEN_ALGS
-            or header["enc"] not in OPEN_ENCS
-            or header.get("zip", "DEF") != "DEF"
-            or (alg == "RSA1_5" and not self.rsa1_5_decrypt)
-        ):
+        # Within the header cap here, so the copy for the cache key is small.
+        header = _jwe_header(bytes(segments[0]), self.rsa1_5_decrypt)
+        if header is None:
             raise InvalidEnvelope from None
         return header
+
+
+# A sender's headers repeat exactly from one message to the next (the same kid and
+# algorithms), so each distinct header segment is parsed and checked once. The caches hold at
+# most this many segments, each within its header cap (1 KiB for a JWE, 512 bytes for a
+# JWS), and the headers they return are read-only.
+_HEADER_CACHE = 64
+
+
+def _json_object(segment: bytes) -> dict[str, Any] | None:
+    """The JSON object a header segment holds, or None. RFC 7515/7516 section 4: the header
+    is UTF-8; decoding it first spares json its guess at the encoding."""
+    try:
+        value = json.loads(decode_segment(segment).decode("utf-8"))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+@functools.lru_cache(maxsize=_HEADER_CACHE)
+def _jwe_header(segment: bytes, rsa1_5: bool) -> Mapping[str, Any] | None:
+    """The protected header a JWE header segment holds, read-only, when every member is
+    allowed and a string and the algorithms are ones `open` takes (RSA1_5 only when
+    ``rsa1_5``); otherwise None."""
+    header = _json_object(segment)
+    if (
+        header is None
+        or "alg" not in header
+        or "enc" not in header
+        or not set(header) <= JWE_HEADERS
+        or not jx.check_string_members(header)
+    ):
+        return None
+    alg = header["alg"]
+    if (
+        alg not in OPEN_ALGS
+        or header["enc"] not in OPEN_ENCS
+        or header.get("zip", "DEF") != "DEF"
+        or (alg == "RSA1_5" and not rsa1_5)
+    ):
+        return None
+    return MappingProxyType(header)
+
+
+@functools.lru_cache(maxsize=_HEADER_CACHE)
+def _jws_header(segment: bytes) -> tuple[Mapping[str, Any], bool] | None:
+    """The JSON object a JWS header segment holds, read-only, and whether `_verify_jws` may
+    take it (every member allowed and a string, an algorithm `open` takes); None when the
+    segment holds no JSON object."""
+    header = _json_object(segment)
+    if header is None:
+        return None
+    allowed = (
+        set(header) <= JWS_HEADERS
+        and jx.check_string_members(header)
+        and header.get("alg") in JWS_OPEN_ALGS
+    )
+    return MappingProxyType(header), allowed
 
 
 def _identity_candidates(request: OpenRequest, alg: str, kid: str | None) -> list[Key]:
@@ -201,7 +253,7 @@ def _identity_candidates(request: OpenRequest, alg: str, kid: str | None) -> lis
 
 
 def _decrypt_gcm(
-    header: dict[str, Any],
+    header: Mapping[str, Any],
     segments: list[Segment],
     candidates: list[Key],
     request: OpenRequest,
@@ -244,7 +296,7 @@ def _decrypt_gcm(
 
 
 def _decrypt(
-    header: dict[str, Any],
+    header: Mapping[str, Any],
     segments: list[Segment],
     candidates: list[Key],
     request: OpenRequest,
@@ -300,19 +352,14 @@ def _sign(key: Key, payload: bytes, registry: jx.OpenJWSRegistry) -> bytes:
 
 def _jws_parts(
     value: bytes, registry: jx.OpenJWSRegistry
-) -> tuple[list[Segment], dict[str, Any]] | None:
-    """The three segments of a compact JWS and its protected header, or None; the header is
-    size-capped before it is parsed."""
+) -> tuple[list[Segment], Mapping[str, Any], bool] | None:
+    """The three segments of a compact JWS, its protected header and whether the header is
+    allowed (`_jws_header`), or None; the header is size-capped before it is parsed."""
     segments = split_compact(value, 3)
     if segments is None or len(segments[0]) > registry.max_header_length:
         return None
-    try:
-        # RFC 7515 section 4: the header is UTF-8 JSON; decoding it first spares json its
-        # guess at the encoding.
-        head = json.loads(decode_segment(segments[0]).decode("utf-8"))
-    except ValueError:
-        return None
-    return (segments, head) if isinstance(head, dict) else None
+    parsed = _jws_header(bytes(segments[0]))
+    return None if parsed is None else (segments, *parsed)
 
 
 def _looks_like_jws(value: bytes, registry: jx.OpenJWSRegistry) -> bool:
@@ -358,15 +405,12 @@ def _verify_jws(
     parts = _jws_parts(value, registry)
     if parts is None:
         raise InvalidSignature from None
-    (header, payload, signature), head = parts
-    alg, kid = head.get("alg"), head.get("kid")
-    if (
-        not set(head) <= JWS_HEADERS
-        or alg not in JWS_OPEN_ALGS
-        # The caps and header rules joserfc's parser and validator apply.
-        or not jx.jws_within_caps(value, payload, signature, head, registry)
-    ):
+    (header, payload, signature), head, allowed = parts
+    # The caps joserfc's parser and validator apply.
+    if not allowed or not jx.jws_within_caps(value, payload, signature, registry):
         raise InvalidSignature from None
+    alg: str = head["alg"]
+    kid = head.get("kid")
     try:
         sig = decode_segment(signature)
     except ValueError:
