@@ -126,16 +126,18 @@ class JWECodec:
             header["cty"] = "JWT"
         if profile.zip:
             header["zip"] = "DEF"
-        jose = _jose(rk)
-        if profile.alg in _direct.OAEP and profile.enc in _direct.GCM_KEY_BYTES:
+        material = _material(rk)
+        public = material.rsa_public
+        direct = profile.alg in _direct.OAEP and profile.enc in _direct.GCM_KEY_BYTES
+        if direct and public is not None:
             if profile.zip:
                 payload = regs.jwe.get_zip("DEF").compress(payload)
             try:
-                return _direct.encrypt_gcm(jose.get_op_key("encrypt"), header, payload)
-            except (ValueError, JoseError) as exc:
+                return _direct.encrypt_gcm(public, header, payload)
+            except ValueError as exc:
                 raise SealError(f"JWE encryption failed: {exc}") from None
         try:
-            token = jwe.encrypt_compact(header, payload, jose, registry=regs.jwe)
+            token = jwe.encrypt_compact(header, payload, material.jose, registry=regs.jwe)
         except JoseError as exc:
             raise SealError(f"JWE encryption failed: {exc.error}") from None
         return token.encode("ascii")
@@ -344,10 +346,10 @@ def _sign(key: Key, payload: bytes, registry: jx.OpenJWSRegistry) -> bytes:
     if alg is None:
         raise SealError(f"the signer's primary {key.kid!r} is bound to no JWS algorithm")
     header = {"alg": alg, "kid": key.kid}
-    jose = _jose(key)
-    if alg in _direct.RSA_SIGNATURES and jose.key_type == "RSA":
-        return _direct.sign_compact(jose.get_op_key("sign"), header, payload)
-    return jws.serialize_compact(header, payload, jose, registry=registry).encode("ascii")
+    material = _material(key)
+    if alg in _direct.RSA_SIGNATURES and material.rsa_private is not None:
+        return _direct.sign_compact(material.rsa_private, header, payload)
+    return jws.serialize_compact(header, payload, material.jose, registry=registry).encode("ascii")
 
 
 def _jws_parts(

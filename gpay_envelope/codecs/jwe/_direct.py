@@ -16,6 +16,7 @@ protected header as it came as the additional authenticated data, an RSA key of 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any
@@ -99,7 +100,7 @@ def encrypt_gcm(public: rsa.RSAPublicKey, header: dict[str, Any], payload: bytes
     RSA-OAEP(-256) / AES-GCM pair ``header`` names."""
     if public.key_size < _MIN_SEAL_BITS:
         raise ValueError(f"a key of at least {_MIN_SEAL_BITS} bits must be used")
-    protected = b64url_encode(_json(header), pad=False)
+    protected = _encoded_header(tuple(header.items()))
     cek = os.urandom(GCM_KEY_BYTES[header["enc"]])
     iv = os.urandom(_IV_BYTES)
     encrypted_key = public.encrypt(cek, OAEP[header["alg"]])
@@ -119,9 +120,8 @@ def sign_compact(ops: Any, header: dict[str, Any], payload: bytes) -> bytes:
     """A compact JWS of ``payload`` by ``ops`` (`RSAPrivateOps`) with the RSASSA algorithm
     ``header`` names."""
     pad, h = RSA_SIGNATURES[header["alg"]]
-    signing_input = (
-        b64url_encode(_json(header), pad=False) + b"." + b64url_encode(payload, pad=False)
-    )
+    head = _encoded_header(tuple(header.items()))
+    signing_input = head + b"." + b64url_encode(payload, pad=False)
     return signing_input + b"." + b64url_encode(ops.sign(signing_input, pad, h), pad=False)
 
 
@@ -135,6 +135,10 @@ def verify_rsa(public: rsa.RSAPublicKey, alg: str, signing_input: Any, signature
     return True
 
 
-def _json(header: dict[str, Any]) -> bytes:
-    # The spelling joserfc writes: ASCII only, no spaces.
-    return json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+@functools.lru_cache(maxsize=64)
+def _encoded_header(items: tuple[tuple[str, Any], ...]) -> bytes:
+    # A sealer writes the same few headers (one per profile and key) over and over; encoding
+    # one costs more than the AES-GCM of a 1 KiB payload. The spelling is joserfc's: ASCII
+    # only, no spaces, keys in the order given.
+    text = json.dumps(dict(items), ensure_ascii=True, separators=(",", ":"))
+    return b64url_encode(text.encode("ascii"), pad=False)

@@ -1,6 +1,7 @@
 """Each distinct JWE and JWS header segment is parsed and checked once (`_codec._jwe_header`,
 `_codec._jws_header`): the same verdicts as parsing every time, read-only results, a bounded
-cache, and the header rules still applied to every new segment."""
+cache, and the header rules still applied to every new segment. Seal encodes each distinct
+header once (`_direct._encoded_header`), with each recipient's own kid."""
 
 from __future__ import annotations
 
@@ -104,3 +105,22 @@ def test_rsa1_5_header_follows_the_backend_check() -> None:
     segment = _segment({"alg": "RSA1_5", "enc": "A256CBC-HS512"})
     assert _codec._jwe_header(segment, True) is not None
     assert _codec._jwe_header(segment, False) is None
+
+
+def test_sealed_headers_are_encoded_once_and_name_their_recipient(partner) -> None:
+    _direct._encoded_header.cache_clear()
+    keys = [ge.generate_key(kid=f"peer-enc-{i}", use="enc", size=2048) for i in (1, 2)]
+    for _ in range(2):
+        for key in keys:
+            recipients = ge.KeySet([key.public()], primary=key.kid)
+            env = ge.seal(PAYLOAD, recipients=recipients, signer=partner.signer, codec="jwe")
+            want = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": key.kid, "cty": "JWT"}
+            spelled = json.dumps(want, separators=(",", ":")).encode()
+            assert env.split(b".")[0] == b64url_encode(spelled, pad=False)
+            ids = ge.KeySet([key], primary=key.kid)
+            opened = ge.open_detailed(env, identities=ids, senders=partner.public_sig)
+            assert opened.decrypted_with == key.kid and opened.plaintext == PAYLOAD
+    info = _direct._encoded_header.cache_info()
+    # Four seals, two headers each: the two recipients' JWE headers and the signer's one JWS
+    # header are encoded once, the other five lookups find them.
+    assert (info.currsize, info.misses, info.hits) == (3, 3, 5)
