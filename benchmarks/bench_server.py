@@ -6,14 +6,16 @@ with the primitives, and next to no crypto at all, each behind a real server on 
     python benchmarks/bench_server.py --quick    # CI smoke: a few hundred requests
     python benchmarks/bench_server.py --profile  # cProfile of the ASGI middleware under load
 
-Servers: uvicorn (ASGI, one process, h11) and the standard library's wsgiref (WSGI, one
-thread), each started as a subprocess on a port of 127.0.0.1 it picks itself. Apps, behind each:
+Servers: uvicorn (ASGI, h11; one process, or ``--workers N`` processes forked after the socket
+is bound, all accepting on it) and the standard library's wsgiref (WSGI, one thread), each
+started as a subprocess on a port of 127.0.0.1 it picks itself. Apps, behind each:
 
 - ``middleware``: `gpay_envelope.adapters` (``asgi.EnvelopeMiddleware`` /
   ``wsgi.EnvelopeMiddleware``) around an app that answers a 1 KiB JSON body;
 - ``middleware-thread`` and ``middleware-inline`` (ASGI only): the same, with open and seal
-  always handed to a worker thread (``asyncio.to_thread``), or always run on the event loop,
-  to decide with numbers when the hand-off pays;
+  always handed to a worker thread (``inline_max=0``), or always run on the event loop
+  (``inline_max=sys.maxsize``), to decide with numbers when the hand-off pays (run it with
+  ``--workers 1`` and with as many workers as cores);
 - ``direct``: a bare app calling `gpay_envelope.open` and `gpay_envelope.seal` itself, inline,
   so ``middleware`` / ``direct`` is what the middleware adds and ``direct`` / ``primitives``
   what the codec adds;
@@ -24,8 +26,8 @@ thread), each started as a subprocess on a port of 127.0.0.1 it picks itself. Ap
 The load generator (this process, asyncio, raw HTTP/1.1 on loopback, keep-alive where the
 server allows it) sends a fixed number of the same sealed 1 KiB request at a fixed
 concurrency, round-robin over the servers, several rounds; medians over rounds are shown.
-Server CPU per request is read from /proc/<pid>/stat of the server process (all its threads)
-before and after each burst, so the load generator's own CPU is not counted.
+Server CPU per request is read from /proc/<pid>/stat of the server processes (all their
+threads) before and after each burst, so the load generator's own CPU is not counted.
 
 Targets: middleware CPU per request within 1.10x of the primitives, throughput within 0.9x.
 """
@@ -48,7 +50,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -175,17 +177,9 @@ def asgi_app(kind: str, keys: dict[str, ge.Key]) -> Any:
     if kind.startswith("middleware"):
         from gpay_envelope.adapters import asgi
 
-        if kind == "middleware-thread":
-            async def in_thread(fn: Callable[[], Any], *, size: int | None = None) -> Any:
-                return await asyncio.to_thread(fn)
-
-            asgi.run_blocking = in_thread  # type: ignore[assignment]
-        elif kind == "middleware-inline":
-            async def inline(fn: Callable[[], Any], *, size: int | None = None) -> Any:
-                return fn()
-
-            asgi.run_blocking = inline  # type: ignore[assignment]
-        return asgi.EnvelopeMiddleware(answer, keys=side_keys(keys, "server", "client"))
+        options = {"middleware-thread": {"inline_max": 0}, "middleware-inline": {
+            "inline_max": sys.maxsize}}.get(kind, {})  # fmt: skip
+        return asgi.EnvelopeMiddleware(answer, keys=side_keys(keys, "server", "client"), **options)
     prim = crypto_for(kind, keys)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -269,13 +263,16 @@ def _raise_stop(*_: object) -> None:
     raise _Stop
 
 
-def serve(server: str, kind: str, keys_path: Path, profile_out: str | None) -> None:
-    """Child process: bind a free port of 127.0.0.1, print it, serve until SIGTERM."""
+def serve(
+    server: str, kind: str, keys_path: Path, profile_out: str | None, workers: int = 1
+) -> None:
+    """Child process: bind a free port of 127.0.0.1, print it (and the pids of any further
+    workers), serve until SIGTERM."""
     keys = load_keys(keys_path)
     profiles = _ThreadProfiles() if profile_out else None
     try:
         if server == "asgi":
-            _serve_asgi(asgi_app(kind, keys))
+            _serve_asgi(asgi_app(kind, keys), workers)
         else:
             _serve_wsgi(wsgi_app(kind, keys))
     finally:
@@ -283,15 +280,38 @@ def serve(server: str, kind: str, keys_path: Path, profile_out: str | None) -> N
             profiles.dump(profile_out)
 
 
-def _serve_asgi(app: Any) -> None:
+def _serve_asgi(app: Any, workers: int = 1) -> None:
     import uvicorn
 
     # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY only on sockets that say so,
     # and without it every keep-alive response waits out a delayed ACK (about 40 ms).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)  # connections queue from here on, before uvicorn runs
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    # One listening socket per worker, all on one port (SO_REUSEPORT), so the kernel spreads
+    # connections over the workers; on one shared socket the first worker to wake takes
+    # every connection of a burst. All listen before the port is printed.
+    socks: list[socket.socket] = []
+    port = 0
+    for _ in range(workers):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)  # connections queue from here on, before uvicorn runs
+        port = sock.getsockname()[1]
+        socks.append(sock)
+    print(f"PORT {port}", flush=True)
+    # Further workers are forked here, before any event loop exists; only the first prints.
+    forked: list[int] = []
+    sock = socks[0]
+    for i in range(1, workers):
+        pid = os.fork()
+        if pid == 0:
+            forked, sock = [], socks[i]
+            break
+        forked.append(pid)
+    else:
+        print("WORKERS " + " ".join(map(str, forked)), flush=True)
+    for other in socks:
+        if other is not sock:
+            other.close()
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", http="h11", loop="asyncio"
     )
@@ -299,7 +319,12 @@ def _serve_asgi(app: Any) -> None:
     # SIGTERM ends the serving loop and returns here (uvicorn would re-raise the signal).
     userver.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     signal.signal(signal.SIGTERM, lambda *_: setattr(userver, "should_exit", True))
-    userver.run(sockets=[sock])
+    try:
+        userver.run(sockets=[sock])
+    finally:
+        for pid in forked:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
 
 
 def _serve_wsgi(app: Any) -> None:
@@ -329,13 +354,23 @@ def _serve_wsgi(app: Any) -> None:
 class Server:
     """A server child process and the port it listens on."""
 
-    def __init__(self, server: str, kind: str, keys_path: Path, profile_out: str | None = None):
+    def __init__(
+        self,
+        server: str,
+        kind: str,
+        keys_path: Path,
+        profile_out: str | None = None,
+        workers: int = 1,
+    ):
         self.name = f"{server}/{kind}"
         cmd = [sys.executable, __file__, "--serve", server, "--app", kind, "--keys", str(keys_path)]
         if profile_out:
             cmd += ["--profile-out", profile_out]
+        if server == "asgi":
+            cmd += ["--workers", str(workers)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         self.port = 0
+        self.pids = [self.proc.pid]
 
     def wait_port(self) -> None:
         """Read the port the child printed (children start in parallel, then each is asked)."""
@@ -345,11 +380,16 @@ class Server:
             self.proc.kill()
             raise RuntimeError(f"{self.name} did not start")
         self.port = int(line.split()[1])
+        if self.name.startswith("asgi/"):
+            self.pids += [int(pid) for pid in self.proc.stdout.readline().split()[1:]]
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the server process, all threads."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        """User + system CPU of the server's processes, all threads."""
+        ticks = 0
+        for pid in self.pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / CLK_TCK
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -494,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=8, help="connections at once")
     ap.add_argument("--rounds", type=int, default=6, help="bursts per server, round-robin")
     ap.add_argument("--servers", default="asgi,wsgi", help="asgi, wsgi or both")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--profile", action="store_true", help="profile the ASGI middleware")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--app", help=argparse.SUPPRESS)
@@ -501,8 +542,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.app, Path(args.keys), args.profile_out)
+        serve(args.serve, args.app, Path(args.keys), args.profile_out, args.workers)
         return 0
+    if args.workers < 1 or (args.profile and args.workers != 1):
+        ap.error("--workers must be at least 1 (and 1 with --profile)")
     requests, rounds = (150, 1) if args.quick else (args.requests, args.rounds)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -518,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
             for server in args.servers.split(","):
                 for kind in APPS[server]:
                     if not (args.quick and kind in QUICK_SKIPS):
-                        servers.append(Server(server, kind, keys_path))
+                        servers.append(Server(server, kind, keys_path, workers=args.workers))
             for s in servers:
                 s.wait_port()
                 check_answer(s, envelope, client)
@@ -533,7 +576,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(
         f"server path, 1 KiB signed JWE request and response, RSA-2048, {requests} requests x "
-        f"{rounds} rounds at concurrency {args.concurrency}, medians (x = ours / primitives)"
+        f"{rounds} rounds at concurrency {args.concurrency}, {args.workers} uvicorn worker(s), "
+        "medians (x = ours / primitives)"
     )
     print(f"{'server':<7}{'app':<19}{'req/s':>8}{'x':>6}{'p50 ms':>8}{'p99 ms':>8}"
           f"{'CPU ms/req':>11}{'x':>6}")  # fmt: skip

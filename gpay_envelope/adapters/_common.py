@@ -18,14 +18,14 @@ __all__ = ["INLINE_MAX", "KeyHolder", "KeyProvider", "Keys", "current_keys", "ru
 
 _T = TypeVar("_T")
 
-#: Bodies up to this many bytes are sealed and opened on the event loop itself. `cryptography`
-#: holds the GIL through the RSA operations that are most of the work, so a worker thread buys
-#: no parallelism and never saves CPU: a 1 KiB signed JWE exchange under uvicorn costs 1.075 ms
-#: of server CPU inline and 1.275 ms with both steps handed off, 815 against 731 requests/s
-#: (benchmarks/bench_server.py, apps middleware-inline and middleware-thread; loaded machine).
-#: Larger bodies still go to a thread: not for CPU, but so that one long base64 and cipher pass
-#: does not hold up every other connection, since the interpreter's switch interval lets the
-#: loop run between them.
+#: Bodies up to this many bytes are sealed and opened on the event loop itself, by default
+#: (the ASGI middleware's ``inline_max``). `cryptography` releases the GIL during RSA, so a
+#: worker thread does run in parallel with the loop, but the hand-off costs CPU: with as many
+#: uvicorn workers as cores, a 1 KiB signed JWE exchange costs 3.45 ms of server CPU inline
+#: and 3.75 ms handed off, 544 against 497 requests/s; with one worker on two cores the thread
+#: wins, 406 against 289 requests/s (benchmarks/bench_server.py, apps middleware-inline and
+#: middleware-thread, ``--workers 2`` and 1). Larger bodies go to a thread so that one long
+#: base64 and cipher pass does not hold up every other connection.
 INLINE_MAX = 64 * 1024
 
 
@@ -37,11 +37,13 @@ def current_keys(provider: KeyProvider) -> Keys:
     return keys
 
 
-async def run_blocking(fn: Callable[[], _T], *, size: int | None = None) -> _T:
+async def run_blocking(
+    fn: Callable[[], _T], *, size: int | None = None, inline_max: int = INLINE_MAX
+) -> _T:
     """Run CPU-bound ``fn`` (RSA) on a body of ``size`` bytes: inline when the body is at
-    most `INLINE_MAX`, else off the event loop under asyncio (inline elsewhere). A ``size``
-    of None always hands off."""
-    if size is not None and size <= INLINE_MAX:
+    most ``inline_max`` bytes, else off the event loop under asyncio (inline elsewhere). A
+    ``size`` of None always hands off."""
+    if size is not None and size <= inline_max:
         return fn()
     try:
         asyncio.get_running_loop()

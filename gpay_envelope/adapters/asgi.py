@@ -11,22 +11,23 @@ Per protected HTTP request the middleware reads the key provider once, reads the
 ``limits.max_envelope`` bytes (413 beyond; a Content-Length over the cap is refused before any
 byte is read), opens it (400 `InvalidEnvelope`, 401 `InvalidSignature`), hands the plaintext on
 as an ``application/json`` body, and seals whatever response the application produces, with the
-same keys. Bodies over 64 KiB are sealed and opened in a worker thread under asyncio, smaller
-ones on the event loop (`_common.INLINE_MAX` says why). The rules themselves are in
-``_exchange.py``; this module moves ASGI messages. See docs/adapters.md.
+same keys. Bodies over ``inline_max`` (64 KiB unless given) are sealed and opened in a worker
+thread under asyncio, smaller ones on the event loop (`_common.INLINE_MAX` says why). The rules
+themselves are in ``_exchange.py``; this module moves ASGI messages. See docs/adapters.md.
 
 It is pure ASGI (no ``BaseHTTPMiddleware``), needs no framework, and imports none.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from functools import partial
 from typing import Any
 
-from ..codecs import OpenResult
-from ._common import run_blocking
+from ..codecs import DEFAULT_LIMITS, CodecRegistry, Limits, OpenResult
+from ._common import INLINE_MAX, KeyProvider, run_blocking
 from ._exchange import (
+    PLAINTEXT_CONTENT_TYPE,
     BodyBuffer,
     Refused,
     Rejection,
@@ -68,7 +69,47 @@ class EnvelopeMiddleware(ServerMiddleware[ASGIApp]):
     Takes the arguments of `ServerMiddleware`; ``keys`` is called on the event loop, so it must
     not block (a `KeyHolder` does not). Requests on other paths, websockets and lifespan events
     pass through untouched.
+
+    One argument more than `ServerMiddleware`:
+
+    Args:
+        inline_max: bodies of up to this many bytes are opened and sealed on the event loop,
+            larger ones in a worker thread (under asyncio). The default suits as many server
+            workers as cores; ``0`` hands every body with content to a thread, which raises
+            throughput when a process has cores to spare (docs/adapters.md has the numbers).
+
+    Raises:
+        TypeError: ``inline_max`` is not an int.
+        ValueError: ``inline_max`` is negative.
+        PathConfigError: as `ServerMiddleware`.
     """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        keys: KeyProvider,
+        paths: Iterable[str] | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        profile: str | None = None,
+        registry: CodecRegistry | None = None,
+        content_type: str = PLAINTEXT_CONTENT_TYPE,
+        inline_max: int = INLINE_MAX,
+    ) -> None:
+        if isinstance(inline_max, bool) or not isinstance(inline_max, int):
+            raise TypeError(f"inline_max must be an int, not {type(inline_max).__name__}")
+        if inline_max < 0:
+            raise ValueError(f"inline_max must be 0 or more bytes, not {inline_max}")
+        super().__init__(
+            app,
+            keys=keys,
+            paths=paths,
+            limits=limits,
+            profile=profile,
+            registry=registry,
+            content_type=content_type,
+        )
+        self._inline_max = inline_max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._protects(*_route(scope)):
@@ -80,7 +121,9 @@ class EnvelopeMiddleware(ServerMiddleware[ASGIApp]):
             exchange.declared_length(find_header(headers, "content-length"))
             body = await read_capped_async(_request_chunks(receive), exchange.max_body)
             size = None if body is None else len(body)
-            result, edit = await run_blocking(partial(exchange.open_request, body), size=size)
+            result, edit = await run_blocking(
+                partial(exchange.open_request, body), size=size, inline_max=self._inline_max
+            )
         except Refused as refused:
             await _reject(send, refused.rejection)
             return
@@ -106,7 +149,8 @@ class EnvelopeMiddleware(ServerMiddleware[ASGIApp]):
                 return {"type": "http.request", "body": plaintext, "more_body": False}
             return await receive()  # then only http.disconnect, as the server would send
 
-        await self.app(inner_scope, receive_plaintext, _Sealer(send, exchange).send)
+        sealer = _Sealer(send, exchange, self._inline_max)
+        await self.app(inner_scope, receive_plaintext, sealer.send)
 
 
 def _route(scope: Scope) -> tuple[str, str]:
@@ -140,11 +184,12 @@ async def _reject(send: Send, rejection: Rejection) -> None:
 class _Sealer:
     """The ``send`` the application gets: collects the response, seals it, sends it on."""
 
-    __slots__ = ("_body", "_exchange", "_send", "_start", "_state")
+    __slots__ = ("_body", "_exchange", "_inline_max", "_send", "_start", "_state")
 
-    def __init__(self, send: Send, exchange: ServerExchange) -> None:
+    def __init__(self, send: Send, exchange: ServerExchange, inline_max: int) -> None:
         self._send = send
         self._exchange = exchange
+        self._inline_max = inline_max
         self._start: Message | None = None
         self._body = BodyBuffer(exchange.max_plaintext)
         self._state = "start"  # start -> body | passthrough -> done
@@ -180,7 +225,9 @@ class _Sealer:
             body=self._body,
         )
         try:
-            envelope, edit = await run_blocking(seal, size=self._body.size)
+            envelope, edit = await run_blocking(
+                seal, size=self._body.size, inline_max=self._inline_max
+            )
         except Refused as refused:
             await _reject(self._send, refused.rejection)
             return

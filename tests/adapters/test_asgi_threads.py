@@ -1,5 +1,6 @@
-"""Where the ASGI middleware seals and opens: on the event loop for bodies up to INLINE_MAX,
-in a worker thread beyond (docs/adapters.md, "Crypto on the event loop for small bodies")."""
+"""Where the ASGI middleware seals and opens: on the event loop for bodies up to its
+``inline_max`` (INLINE_MAX unless given), in a worker thread beyond (docs/adapters.md, "Crypto
+on the event loop for small bodies")."""
 
 from __future__ import annotations
 
@@ -41,6 +42,20 @@ def test_run_blocking_inline_up_to_the_limit_then_in_a_thread() -> None:
     assert over != loop and unknown != loop
 
 
+def test_run_blocking_follows_the_limit_it_is_given() -> None:
+    async def where() -> tuple[int, ...]:
+        return (
+            threading.get_ident(),
+            await run_blocking(threading.get_ident, size=0, inline_max=0),
+            await run_blocking(threading.get_ident, size=1, inline_max=0),
+            await run_blocking(threading.get_ident, size=INLINE_MAX + 1, inline_max=INLINE_MAX + 1),
+        )
+
+    loop, empty, one_byte, raised = asyncio.run(where())
+    assert empty == raised == loop
+    assert one_byte != loop
+
+
 def _recording(
     monkeypatch: pytest.MonkeyPatch, threads: dict[str, int]
 ) -> Callable[[str, Callable[..., Any]], None]:
@@ -79,3 +94,38 @@ def test_middleware_opens_small_requests_on_the_loop_and_seals_by_response_size(
     (loop,) = loop_thread
     assert threads["open_detailed"] == loop  # a 1 KiB request: opened on the loop
     assert (threads["seal"] == loop) is (response_size <= INLINE_MAX)
+
+
+def test_inline_max_zero_hands_small_bodies_to_a_thread(
+    partner: JWEParty, google: JWEParty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, client = server_view(partner, google), client_view(partner, google)
+    threads: dict[str, int] = {}
+    wrap = _recording(monkeypatch, threads)
+    wrap("open_detailed", _exchange.open_detailed)
+    wrap("seal", _exchange.seal)
+    loop_thread: list[int] = []
+
+    class App(EchoASGI):
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            loop_thread.append(threading.get_ident())
+            await super().__call__(scope, receive, send)
+
+    call = ASGICall([seal_for_server(client)], headers=[(b"content-type", JOSE.encode())]).run(
+        middleware(App(body=b"x" * 100), server, inline_max=0)
+    )
+    assert call.status == 200
+    assert open_from_server(client, call.body).plaintext == b"x" * 100
+    (loop,) = loop_thread
+    assert threads["open_detailed"] != loop and threads["seal"] != loop
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [(-1, ValueError), (True, TypeError), (1.5, TypeError), ("64", TypeError), (None, TypeError)],
+)
+def test_inline_max_must_be_a_byte_count(
+    partner: JWEParty, google: JWEParty, bad: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="inline_max"):
+        middleware(EchoASGI(), server_view(partner, google), inline_max=bad)
