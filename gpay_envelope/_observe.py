@@ -104,14 +104,50 @@ _SUMMARY = ("error", "decrypted_with", "verified_by", "recipients", "signers", "
 
 # Each field's slot, set directly: the frozen dataclass's __init__ goes through
 # object.__setattr__ once per field, and that was half of what an event cost to build.
-_SLOT_SETTERS = tuple(getattr(AuditEvent, name).__set__ for name in _FIELDS)
+_set = {name: getattr(AuditEvent, name).__set__ for name in _FIELDS}
+_set_operation, _set_codec, _set_outcome, _set_error = (
+    _set["operation"], _set["codec"], _set["outcome"], _set["error"],
+)  # fmt: skip
+_set_decrypted_with, _set_verified_by, _set_algorithms = (
+    _set["decrypted_with"], _set["verified_by"], _set["algorithms"],
+)  # fmt: skip
+_set_profile, _set_recipients, _set_signers = (
+    _set["profile"], _set["recipients"], _set["signers"],
+)  # fmt: skip
+_set_size, _set_duration, _set_at = _set["size"], _set["duration"], _set["at"]
 
 
-def _new_event(*values: object) -> AuditEvent:
-    """An `AuditEvent` of ``values`` in field order, built as its __init__ would, faster."""
+def _new_event(
+    operation: str,
+    codec: str | None,
+    outcome: str,
+    error: str | None,
+    decrypted_with: str | None,
+    verified_by: tuple[str, ...],
+    algorithms: tuple[str, ...],
+    profile: str | None,
+    recipients: tuple[str, ...],
+    signers: tuple[str, ...],
+    size: int | None,
+    duration: float,
+    at: float,
+) -> AuditEvent:
+    """An `AuditEvent` of these fields, built as its __init__ would, faster (one call per
+    field, no loop: each call is measured on an audited call's path)."""
     event: AuditEvent = object.__new__(AuditEvent)
-    for set_slot, value in zip(_SLOT_SETTERS, values, strict=True):
-        set_slot(event, value)
+    _set_operation(event, operation)
+    _set_codec(event, codec)
+    _set_outcome(event, outcome)
+    _set_error(event, error)
+    _set_decrypted_with(event, decrypted_with)
+    _set_verified_by(event, verified_by)
+    _set_algorithms(event, algorithms)
+    _set_profile(event, profile)
+    _set_recipients(event, recipients)
+    _set_signers(event, signers)
+    _set_size(event, size)
+    _set_duration(event, duration)
+    _set_at(event, at)
     return event
 
 

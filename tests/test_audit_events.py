@@ -205,3 +205,15 @@ def test_no_record_carries_a_payload_or_key_material(audit, partner, google, pgp
         for text in texts:
             leaked = [s for s in forbidden if s in text]
             assert leaked == [], (record.getMessage(), leaked)
+
+
+def test_events_built_on_the_fast_path_equal_the_dataclass() -> None:
+    values = (
+        "open", "jwe", "invalid_signature", "InvalidSignature", "enc-1", ("sig-1", "sig-2"),
+        ("RSA-OAEP-256",), "signed", ("r-1",), ("s-1",), 1400, 1.5e-3, 1764780000.5,
+    )  # fmt: skip
+    fast = _observe._new_event(*values)
+    assert fast == AuditEvent(*values)
+    assert tuple(fast.as_dict().values()) == tuple(
+        list(v) if isinstance(v, tuple) else v for v in values
+    )

@@ -15,6 +15,7 @@ gpay_envelope``, and neither client library is imported before its ``instrument`
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -48,17 +49,42 @@ def event_json(event: AuditEvent, ts: float | None = None) -> str:
     ``at``) then the event's fields. The format of the audit file and `AuditJSONFormatter`.
     """
     # Written field by field with the json module's own string escaper: the fields are
-    # fixed, and a JSONEncoder call costs twice as much, a cost every audited call pays.
+    # fixed, and a JSONEncoder call costs twice as much, a cost every audited call pays. The
+    # names in the middle repeat from call to call, so they are written once (`_names_json`).
     e = event
     when = _iso_utc(e.at if ts is None else ts)
     size = "null" if e.size is None else str(int(e.size))
+    names = _names_json(
+        e.operation, e.codec, e.outcome, e.error, e.decrypted_with, e.verified_by,
+        e.algorithms, e.profile, e.recipients, e.signers,
+    )  # fmt: skip
     return (
-        f'{{"ts":"{when}","operation":{_str(e.operation)},"codec":{_opt(e.codec)},'
-        f'"outcome":{_str(e.outcome)},"error":{_opt(e.error)},'
-        f'"decrypted_with":{_opt(e.decrypted_with)},"verified_by":{_list(e.verified_by)},'
-        f'"algorithms":{_list(e.algorithms)},"profile":{_opt(e.profile)},'
-        f'"recipients":{_list(e.recipients)},"signers":{_list(e.signers)},"size":{size},'
+        f'{{"ts":"{when}",{names},"size":{size},'
         f'"duration":{float(e.duration)!r},"at":{float(e.at)!r}}}'
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _names_json(
+    operation: str,
+    codec: str | None,
+    outcome: str,
+    error: str | None,
+    decrypted_with: str | None,
+    verified_by: tuple[str, ...],
+    algorithms: tuple[str, ...],
+    profile: str | None,
+    recipients: tuple[str, ...],
+    signers: tuple[str, ...],
+) -> str:
+    # Names only (operations, codecs, outcomes, error types, our kids, algorithms): a
+    # service's combinations are few, and an LRU bound keeps any others from piling up.
+    return (
+        f'"operation":{_str(operation)},"codec":{_opt(codec)},'
+        f'"outcome":{_str(outcome)},"error":{_opt(error)},'
+        f'"decrypted_with":{_opt(decrypted_with)},"verified_by":{_list(verified_by)},'
+        f'"algorithms":{_list(algorithms)},"profile":{_opt(profile)},'
+        f'"recipients":{_list(recipients)},"signers":{_list(signers)}'
     )
 
 

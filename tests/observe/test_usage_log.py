@@ -3,6 +3,7 @@ other records and broken lines skipped, the latest use of each key kept."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from datetime import datetime, timezone
@@ -76,3 +77,28 @@ def test_an_event_line_is_the_json_of_its_fields(kid: str) -> None:
     assert doc.pop("ts") == "2025-12-03T16:40:00.123456+00:00"
     assert doc == event.as_dict()
     assert json.loads(event_json(event, 0.0))["ts"] == "1970-01-01T00:00:00+00:00"
+
+
+def test_event_lines_follow_every_name_field() -> None:
+    base = AuditEvent(
+        operation="open", codec="jwe", outcome="ok", error=None, decrypted_with="enc-1",
+        verified_by=("sig-1",), algorithms=("RSA-OAEP-256", "A256GCM", "RS256"), profile=None,
+        recipients=(), signers=(), size=1400, duration=1.5e-3, at=1764780000.5,
+    )  # fmt: skip
+    variants = [
+        base,
+        dataclasses.replace(base, operation="seal"),
+        dataclasses.replace(base, codec="pgp"),
+        dataclasses.replace(base, outcome="invalid", error="InvalidEnvelope"),
+        dataclasses.replace(base, decrypted_with="enc-2"),
+        dataclasses.replace(base, verified_by=("sig-1", "sig-2")),
+        dataclasses.replace(base, algorithms=("RSA-OAEP", "A128GCM", "PS256")),
+        dataclasses.replace(base, profile="legacy"),
+        dataclasses.replace(base, recipients=("r-1",)),
+        dataclasses.replace(base, signers=("s-1",)),
+        dataclasses.replace(base, size=None, duration=2.5e-3, at=1764780001.25),
+    ]
+    for event in variants * 2:  # the second time round, the names are written already
+        doc = json.loads(event_json(event))
+        doc.pop("ts")
+        assert doc == event.as_dict()
