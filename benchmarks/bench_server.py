@@ -5,6 +5,7 @@ with the primitives, and next to no crypto at all, each behind a real server on 
     python benchmarks/bench_server.py --json     # one JSON object per row
     python benchmarks/bench_server.py --quick    # CI smoke: a few hundred requests
     python benchmarks/bench_server.py --profile  # cProfile of the ASGI middleware under load
+    python benchmarks/bench_server.py --workers 2 --apps middleware-inline,middleware-thread
 
 Servers: uvicorn (ASGI, h11; one process, or ``--workers N`` processes forked after the socket
 is bound, all accepting on it) and the standard library's wsgiref (WSGI, one thread), each
@@ -534,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=8, help="connections at once")
     ap.add_argument("--rounds", type=int, default=6, help="bursts per server, round-robin")
     ap.add_argument("--servers", default="asgi,wsgi", help="asgi, wsgi or both")
+    ap.add_argument("--apps", help="only these apps, comma-separated (primitives is always run)")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--profile", action="store_true", help="profile the ASGI middleware")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
@@ -560,7 +562,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for server in args.servers.split(","):
                 for kind in APPS[server]:
-                    if not (args.quick and kind in QUICK_SKIPS):
+                    if not (args.quick and kind in QUICK_SKIPS) and (
+                        args.apps is None or kind in {*args.apps.split(","), "primitives"}
+                    ):
                         servers.append(Server(server, kind, keys_path, workers=args.workers))
             for s in servers:
                 s.wait_port()
