@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -56,29 +55,25 @@ def test_run_blocking_follows_the_limit_it_is_given() -> None:
     assert one_byte != loop
 
 
-def _recording(
-    monkeypatch: pytest.MonkeyPatch, threads: dict[str, int]
-) -> Callable[[str, Callable[..., Any]], None]:
-    def wrap(name: str, real: Callable[..., Any]) -> None:
-        def record(*args: Any, **kwargs: Any) -> Any:
-            threads[name] = threading.get_ident()
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(_exchange, name, record)
-
-    return wrap
-
-
-@pytest.mark.parametrize("response_size", [100, INLINE_MAX + 1])
-def test_middleware_opens_small_requests_on_the_loop_and_seals_by_response_size(
-    partner: JWEParty, google: JWEParty, monkeypatch: pytest.MonkeyPatch, response_size: int
-) -> None:
+def _threads_of_one_exchange(
+    partner: JWEParty,
+    google: JWEParty,
+    monkeypatch: pytest.MonkeyPatch,
+    response: bytes,
+    **options: Any,
+) -> tuple[int, dict[str, int]]:
+    """One request through the ASGI middleware (``options`` passed on) to an app answering
+    ``response``: the event loop's thread, and the thread each of open and seal ran in."""
     server, client = server_view(partner, google), client_view(partner, google)
     threads: dict[str, int] = {}
-    wrap = _recording(monkeypatch, threads)
-    wrap("open_detailed", _exchange.open_detailed)
-    wrap("seal", _exchange.seal)
-    body = b"x" * response_size
+    for name in ("open_detailed", "seal"):
+        real = getattr(_exchange, name)
+
+        def record(*args: Any, _name: str = name, _real: Any = real, **kwargs: Any) -> Any:
+            threads[_name] = threading.get_ident()
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(_exchange, name, record)
     loop_thread: list[int] = []
 
     class App(EchoASGI):
@@ -87,11 +82,20 @@ def test_middleware_opens_small_requests_on_the_loop_and_seals_by_response_size(
             await super().__call__(scope, receive, send)
 
     call = ASGICall([seal_for_server(client)], headers=[(b"content-type", JOSE.encode())]).run(
-        middleware(App(body=body), server)
+        middleware(App(body=response), server, **options)
     )
     assert call.status == 200
-    assert open_from_server(client, call.body).plaintext == body
+    assert open_from_server(client, call.body).plaintext == response
     (loop,) = loop_thread
+    return loop, threads
+
+
+@pytest.mark.parametrize("response_size", [100, INLINE_MAX + 1])
+def test_middleware_opens_small_requests_on_the_loop_and_seals_by_response_size(
+    partner: JWEParty, google: JWEParty, monkeypatch: pytest.MonkeyPatch, response_size: int
+) -> None:
+    response = b"x" * response_size
+    loop, threads = _threads_of_one_exchange(partner, google, monkeypatch, response)
     assert threads["open_detailed"] == loop  # a 1 KiB request: opened on the loop
     assert (threads["seal"] == loop) is (response_size <= INLINE_MAX)
 
@@ -99,24 +103,9 @@ def test_middleware_opens_small_requests_on_the_loop_and_seals_by_response_size(
 def test_inline_max_zero_hands_small_bodies_to_a_thread(
     partner: JWEParty, google: JWEParty, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server, client = server_view(partner, google), client_view(partner, google)
-    threads: dict[str, int] = {}
-    wrap = _recording(monkeypatch, threads)
-    wrap("open_detailed", _exchange.open_detailed)
-    wrap("seal", _exchange.seal)
-    loop_thread: list[int] = []
-
-    class App(EchoASGI):
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            loop_thread.append(threading.get_ident())
-            await super().__call__(scope, receive, send)
-
-    call = ASGICall([seal_for_server(client)], headers=[(b"content-type", JOSE.encode())]).run(
-        middleware(App(body=b"x" * 100), server, inline_max=0)
+    loop, threads = _threads_of_one_exchange(
+        partner, google, monkeypatch, b"x" * 100, inline_max=0
     )
-    assert call.status == 200
-    assert open_from_server(client, call.body).plaintext == b"x" * 100
-    (loop,) = loop_thread
     assert threads["open_detailed"] != loop and threads["seal"] != loop
 
 
