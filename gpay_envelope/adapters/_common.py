@@ -14,7 +14,15 @@ from typing import TypeVar
 
 from ..keystore.holder import KeyHolder, KeyProvider, Keys
 
-__all__ = ["INLINE_MAX", "KeyHolder", "KeyProvider", "Keys", "current_keys", "run_blocking"]
+__all__ = [
+    "INLINE_MAX",
+    "KeyHolder",
+    "KeyProvider",
+    "Keys",
+    "checked_inline_max",
+    "current_keys",
+    "run_blocking",
+]
 
 _T = TypeVar("_T")
 
@@ -27,6 +35,15 @@ _T = TypeVar("_T")
 #: middleware-thread, ``--workers 2`` and 1). Larger bodies go to a thread so that one long
 #: base64 and cipher pass does not hold up every other connection.
 INLINE_MAX = 64 * 1024
+
+
+def checked_inline_max(value: object) -> int:
+    """``value`` as an ``inline_max`` (a byte count of 0 or more), or TypeError / ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"inline_max must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"inline_max must be 0 or more bytes, not {value}")
+    return value
 
 
 def current_keys(provider: KeyProvider) -> Keys:

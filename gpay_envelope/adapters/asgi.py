@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any
 
 from ..codecs import DEFAULT_LIMITS, CodecRegistry, Limits, OpenResult
-from ._common import INLINE_MAX, KeyProvider, run_blocking
+from ._common import INLINE_MAX, KeyProvider, checked_inline_max, run_blocking
 from ._exchange import (
     PLAINTEXT_CONTENT_TYPE,
     BodyBuffer,
@@ -96,10 +96,7 @@ class EnvelopeMiddleware(ServerMiddleware[ASGIApp]):
         content_type: str = PLAINTEXT_CONTENT_TYPE,
         inline_max: int = INLINE_MAX,
     ) -> None:
-        if isinstance(inline_max, bool) or not isinstance(inline_max, int):
-            raise TypeError(f"inline_max must be an int, not {type(inline_max).__name__}")
-        if inline_max < 0:
-            raise ValueError(f"inline_max must be 0 or more bytes, not {inline_max}")
+        self._inline_max = checked_inline_max(inline_max)
         super().__init__(
             app,
             keys=keys,
@@ -109,7 +106,6 @@ class EnvelopeMiddleware(ServerMiddleware[ASGIApp]):
             registry=registry,
             content_type=content_type,
         )
-        self._inline_max = inline_max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._protects(*_route(scope)):

@@ -32,7 +32,7 @@ from fastapi.routing import APIRoute, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..codecs import DEFAULT_LIMITS, CodecRegistry, Limits, OpenResult
-from ._common import KeyProvider
+from ._common import INLINE_MAX, KeyProvider, checked_inline_max
 from ._exchange import PLAINTEXT_CONTENT_TYPE, Engine
 from .asgi import EnvelopeMiddleware, open_result
 
@@ -46,6 +46,7 @@ def envelope_route(
     profile: str | None = None,
     registry: CodecRegistry | None = None,
     content_type: str = PLAINTEXT_CONTENT_TYPE,
+    inline_max: int = INLINE_MAX,
 ) -> type[APIRoute]:
     """An ``APIRoute`` class for ``APIRouter(route_class=...)`` (or ``FastAPI().router``) whose
     routes open request envelopes and seal responses.
@@ -53,11 +54,13 @@ def envelope_route(
     Args:
         keys: a `Keys` bundle or a key provider (a `KeyHolder`), read once per request on the
             event loop, so it must not block.
-        limits, profile, registry, content_type: as the ASGI ``EnvelopeMiddleware``'s.
+        limits, profile, registry, content_type, inline_max: as the ASGI
+            ``EnvelopeMiddleware``'s.
 
     Raises:
-        TypeError: ``keys`` or ``limits`` is of the wrong kind (checked here, not on the first
-            request).
+        TypeError: ``keys``, ``limits`` or ``inline_max`` is of the wrong kind (checked here,
+            not on the first request).
+        ValueError: ``inline_max`` is negative.
     """
     options: dict[str, Any] = {
         "keys": keys,
@@ -67,6 +70,7 @@ def envelope_route(
         "content_type": content_type,
     }
     Engine(**options)  # the checks the middleware makes, before any route exists
+    options["inline_max"] = checked_inline_max(inline_max)
 
     class EnvelopeRoute(APIRoute):
         """An ``APIRoute`` whose whole exchange runs through the ASGI ``EnvelopeMiddleware``."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from typing import Any
 
 import pytest
 from adapter_harness import JOSE, open_from_server, seal_for_server, server_view
@@ -11,7 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from gpay_envelope.adapters import KeyHolder, Keys
+from gpay_envelope.adapters import KeyHolder, Keys, _exchange
 from gpay_envelope.adapters.fastapi import OpenedEnvelope, envelope_route
 
 REQUEST = b'{"requestId":"r-7","amount":"12.34"}'
@@ -108,3 +110,44 @@ def test_the_route_class_of_the_app_itself(
     response = TestClient(app).post("/echo", content=seal_for_server(client_keys, REQUEST))
     assert response.status_code == 200
     assert open_from_server(client_keys, response.content).plaintext == b'{"echo":"12.34"}'
+
+
+@pytest.mark.parametrize(("inline_max", "on_the_loop"), [(None, True), (0, False)])
+def test_inline_max_reaches_the_middleware(
+    partner: JWEParty,
+    google: JWEParty,
+    client_keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+    inline_max: int | None,
+    on_the_loop: bool,
+) -> None:
+    opened_in: list[int] = []
+    real = _exchange.open_detailed
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        opened_in.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_exchange, "open_detailed", recording)
+    options = {} if inline_max is None else {"inline_max": inline_max}
+    app = FastAPI()
+    app.router.route_class = envelope_route(keys=server_view(partner, google), **options)
+    endpoint_in: list[int] = []
+
+    @app.post("/echo")
+    async def echo(body: EchoRequest) -> dict[str, str]:
+        endpoint_in.append(threading.get_ident())  # an async endpoint runs on the loop
+        return {"echo": body.amount}
+
+    response = TestClient(app).post("/echo", content=seal_for_server(client_keys, REQUEST))
+    assert response.status_code == 200
+    assert open_from_server(client_keys, response.content).plaintext == b'{"echo":"12.34"}'
+    assert (opened_in == endpoint_in) is on_the_loop
+
+
+@pytest.mark.parametrize(("bad", "error"), [(-1, ValueError), ("0", TypeError)])
+def test_a_bad_inline_max_is_refused_when_the_route_class_is_made(
+    partner: JWEParty, google: JWEParty, bad: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="inline_max"):
+        envelope_route(keys=server_view(partner, google), inline_max=bad)
