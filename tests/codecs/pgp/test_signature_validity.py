@@ -121,12 +121,20 @@ def test_a_signature_counts_only_within_the_signing_subkeys_life(created: int, o
     assert _verified(SUBKEY_SIGNER, _signed_by(SUBKEY_SIGNER, created), now) is ok
 
 
-@pytest.mark.parametrize(("created", "ok"), [(EXPIRES + 240, False), (EXPIRES - 1, True)])
+@pytest.mark.parametrize(
+    ("created", "ok"),
+    [(EXPIRES + 240, False), (EXPIRES - 1, True)],
+    ids=["4min-after-expiry", "1s-before-expiry"],
+)
 def test_a_subkey_signature_counts_only_within_the_primarys_life(created: int, ok: bool) -> None:
     assert _verified(PRIMARY_EXPIRES, _signed_by(PRIMARY_EXPIRES, created), EXPIRES - 100) is ok
 
 
-@pytest.mark.parametrize(("created", "ok"), [(EXPIRES + 240, False), (EXPIRES - 1, True)])
+@pytest.mark.parametrize(
+    ("created", "ok"),
+    [(EXPIRES + 240, False), (EXPIRES - 1, True)],
+    ids=["4min-after-expiry", "1s-before-expiry"],
+)
 def test_a_primary_signature_counts_only_within_the_primarys_life(created: int, ok: bool) -> None:
     env = _signed_by(PRIMARY_SIGNER, created, subkey=False)
     assert _verified(PRIMARY_SIGNER, env, EXPIRES - 100) is ok
