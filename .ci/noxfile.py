@@ -2,7 +2,9 @@
 
 The main CI run (.ci/run) runs the whole suite with every peer on its own interpreter; these
 sessions run the suite without the peers (``-m "not interop"``) on each other declared version,
-against the package installed from the source tree (not editable). A declared version missing
+against the package installed from the source tree (not editable), spread over the machine's
+cores (pytest-xdist, ``-n auto``): three versions one after the other, serially, would take
+most of CI's time budget. A declared version missing
 from ~/.pyenv/versions fails its session: CI runs on a machine kind that has all four, so a
 missing one is a broken machine, not something to skip.
 
@@ -52,5 +54,5 @@ def tests(session: nox.Session) -> None:
                         silent=True)
     if not where or "site-packages" not in where:
         session.error(f"gpay_envelope imports from {where!r}, not from the install")
-    session.run("pytest", "-m", "not interop", "-q", "-p", "no:cacheprovider",
+    session.run("pytest", "-m", "not interop", "-q", "-p", "no:cacheprovider", "-n", "auto",
                 *session.posargs)
