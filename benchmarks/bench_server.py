@@ -7,9 +7,9 @@ with the primitives, and next to no crypto at all, each behind a real server on 
     python benchmarks/bench_server.py --profile  # cProfile of the ASGI middleware under load
     python benchmarks/bench_server.py --workers 2 --apps middleware-inline,middleware-thread
 
-Servers: uvicorn (ASGI, h11; one process, or ``--workers N`` processes forked after the socket
-is bound, all accepting on it) and the standard library's wsgiref (WSGI, one thread), each
-started as a subprocess on a port of 127.0.0.1 it picks itself. Apps, behind each:
+Servers: uvicorn (ASGI, h11; one process, or ``--workers N`` processes, each accepting on its
+own SO_REUSEPORT socket of the same port) and the standard library's wsgiref (WSGI, one
+thread), each started as a subprocess on a port of 127.0.0.1 it picks itself. Apps, behind each:
 
 - ``middleware``: `gpay_envelope.adapters` (``asgi.EnvelopeMiddleware`` /
   ``wsgi.EnvelopeMiddleware``) around an app that answers a 1 KiB JSON body;
@@ -68,6 +68,11 @@ APPS = {
     "asgi": ("middleware", "middleware-thread", "middleware-inline", "direct", "primitives",
              "plain"),
     "wsgi": ("middleware", "direct", "primitives", "plain"),
+}
+#: The middleware options of the two hand-off variants: always a thread, always the loop.
+HANDOFF_OPTIONS: dict[str, dict[str, int]] = {
+    "middleware-thread": {"inline_max": 0},
+    "middleware-inline": {"inline_max": sys.maxsize},
 }
 #: Left out of --quick: the two hand-off variants only matter when deciding that policy.
 QUICK_SKIPS = ("middleware-thread", "middleware-inline")
@@ -178,8 +183,7 @@ def asgi_app(kind: str, keys: dict[str, ge.Key]) -> Any:
     if kind.startswith("middleware"):
         from gpay_envelope.adapters import asgi
 
-        options = {"middleware-thread": {"inline_max": 0}, "middleware-inline": {
-            "inline_max": sys.maxsize}}.get(kind, {})  # fmt: skip
+        options = HANDOFF_OPTIONS.get(kind, {})
         return asgi.EnvelopeMiddleware(answer, keys=side_keys(keys, "server", "client"), **options)
     prim = crypto_for(kind, keys)
 
@@ -559,12 +563,12 @@ def main(argv: list[str] | None = None) -> int:
             profile(Path(tmp), keys_path, envelope, requests, args.concurrency)
             return 0
         servers: list[Server] = []
+        wanted = None if args.apps is None else {*args.apps.split(","), "primitives"}
         try:
             for server in args.servers.split(","):
                 for kind in APPS[server]:
-                    if not (args.quick and kind in QUICK_SKIPS) and (
-                        args.apps is None or kind in {*args.apps.split(","), "primitives"}
-                    ):
+                    skipped = args.quick and kind in QUICK_SKIPS
+                    if not skipped and (wanted is None or kind in wanted):
                         servers.append(Server(server, kind, keys_path, workers=args.workers))
             for s in servers:
                 s.wait_port()
