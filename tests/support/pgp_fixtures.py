@@ -389,6 +389,7 @@ class GpgResult:
     rc: int
     stdout: bytes
     status: tuple[str, ...]
+    messages: tuple[str, ...] = ()  # gpg's stderr lines that are not status lines
 
     def lines(self, word: str) -> list[str]:
         """Status lines (without the "[GNUPG:] " prefix) starting with ``word``."""
@@ -426,17 +427,17 @@ class Gpg:
             *args,
         ]
         p = subprocess.run(cmd, input=data, capture_output=True, timeout=120, check=False)
-        status = tuple(
-            line[9:]
-            for line in p.stderr.decode("utf-8", "replace").splitlines()
-            if line.startswith("[GNUPG:] ")
-        )
-        return GpgResult(p.returncode, p.stdout, status)
+        lines = p.stderr.decode("utf-8", "replace").splitlines()
+        status = tuple(line[9:] for line in lines if line.startswith("[GNUPG:] "))
+        messages = tuple(line for line in lines if not line.startswith("[GNUPG:] "))
+        return GpgResult(p.returncode, p.stdout, status, messages)
 
     def check(self, *args: str, data: bytes = b"", passphrase: str = "") -> bytes:
         r = self.run(*args, data=data, passphrase=passphrase)
         if r.rc != 0:
-            raise AssertionError(f"gpg {' '.join(args)} failed: rc={r.rc} {r.status}")
+            raise AssertionError(
+                f"gpg {' '.join(args)} failed: rc={r.rc} {r.status} {r.messages}"
+            )
         return r.stdout
 
     def gen(

@@ -11,7 +11,7 @@ block (armored or binary) with the key applies to that key.
 from __future__ import annotations
 
 import subprocess
-import time
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -253,7 +253,9 @@ def _stop(gpg: Gpg) -> None:
 
 def _gpg_verdict(tmp_path: Path, data: bytes) -> dict[str, str]:
     """What a fresh gpg makes of ``data``: fingerprint -> validity letter."""
-    fresh = Gpg(tmp_path / f"fresh-{time.monotonic_ns()}")
+    # A short name: gpg-agent's sockets live in the home, and a socket path is at most 107
+    # bytes (pytest-xdist's per-worker folder alone adds 10).
+    fresh = Gpg(Path(tempfile.mkdtemp(prefix="f", dir=tmp_path)))
     try:
         fresh.import_keys(data)
         return fresh.validity()
