@@ -20,11 +20,11 @@ from .codecs import (
     Codec,
     CodecRegistry,
     Limits,
-    OpenRequest,
     OpenResult,
     SealRequest,
 )
 from .codecs import default_registry as _default_registry
+from .codecs._protocol import open_request
 from .errors import InvalidEnvelope, InvalidSignature, KeySetError, KeyUnavailable, SealError
 
 __all__ = ["open", "open_detailed", "seal"]
@@ -176,7 +176,19 @@ def open_detailed(
     Use it for audit logs and for checking a rotation: after promoting a new key, the
     ``decrypted_with`` of Google's next messages shows when Google switched to it.
     """
-    args = (envelope, identities, senders, codec, allow_unsigned, limits, registry, now)
+    return _observed_open(
+        (envelope, identities, senders, codec, allow_unsigned, limits, registry, now)
+    )
+
+
+def _observed_open(
+    args: tuple[
+        bytes | str, KeySet, KeySet | None, str | None, bool, Limits, CodecRegistry | None,
+        datetime | None,
+    ],
+) -> OpenResult:  # fmt: skip
+    """`open_detailed` of its arguments in order, observed when anything listens."""
+    envelope = args[0]
     watch = _observe.watch()
     if watch is None:
         return _open_detailed(*args, None)
@@ -220,14 +232,14 @@ def _open_detailed(
     )
     if watch is not None:
         watch.codec = impl.name
-    when = _now(now)
-    request = OpenRequest(
-        envelope=raw,
-        identities=_rotation.identity_keys(ids),
-        senders=_rotation.sender_keys(snd, when),
-        allow_unsigned=allow_unsigned,
-        now=when,
-        limits=limits,
+    when = utcnow() if now is None else _now(now)
+    request = open_request(
+        raw,
+        _rotation.identity_keys(ids),
+        _rotation.sender_keys(snd, when),
+        allow_unsigned,
+        when,
+        limits,
     )
     if watch is not None:
         watch.trace = request.trace
@@ -317,15 +329,8 @@ def open(
             (a programming error, not bad input).
         KeySetError: a key set of another codec, or ``identities`` with no private key.
     """
-    return open_detailed(
-        envelope,
-        identities=identities,
-        senders=senders,
-        codec=codec,
-        allow_unsigned=allow_unsigned,
-        limits=limits,
-        registry=registry,
-        now=now,
+    return _observed_open(
+        (envelope, identities, senders, codec, allow_unsigned, limits, registry, now)
     ).plaintext
 
 

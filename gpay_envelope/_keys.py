@@ -370,6 +370,7 @@ class KeySet:
 
     __slots__ = (
         "_by_kid",
+        "_codec",
         "_enabled",
         "_has_secret",
         "_keys",
@@ -381,6 +382,7 @@ class KeySet:
     _keys: tuple[Key, ...]
     _primary: str
     _by_kid: dict[str, Key]
+    _codec: str
     _enabled: tuple[Key, ...]
     _secret_enabled: tuple[Key, ...]
     _has_secret: bool
@@ -406,6 +408,7 @@ class KeySet:
         object.__setattr__(self, "_windowless", windowless)
         # Asked on every seal and open (the front door's key set checks): answered once.
         object.__setattr__(self, "_has_secret", any(k.has_secret for k in ks))
+        object.__setattr__(self, "_codec", ks[0].codec)
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -416,7 +419,7 @@ class KeySet:
     @property
     def codec(self) -> str:
         """The codec all keys of this set belong to."""
-        return self._keys[0].codec
+        return self._codec
 
     @property
     def kids(self) -> tuple[str, ...]:

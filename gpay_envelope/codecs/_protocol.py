@@ -19,6 +19,8 @@ __all__ = [
     "OpenResult",
     "OpenTrace",
     "SealRequest",
+    "open_request",
+    "open_result",
 ]
 
 
@@ -126,6 +128,64 @@ class OpenResult:
             f"verified_by={self.verified_by!r}, algorithms={self.algorithms!r}, "
             f"plaintext=<{len(self.plaintext)} bytes>)"
         )
+
+
+_new = object.__new__
+(
+    _set_envelope, _set_identities, _set_senders, _set_allow_unsigned, _set_now, _set_limits,
+    _set_trials, _set_trace,
+) = (
+    getattr(OpenRequest, name).__set__
+    for name in (
+        "envelope", "identities", "senders", "allow_unsigned", "now", "limits", "trials", "trace"
+    )
+)  # fmt: skip
+_set_plaintext, _set_codec, _set_decrypted_with, _set_verified_by, _set_algorithms = (
+    getattr(OpenResult, name).__set__
+    for name in ("plaintext", "codec", "decrypted_with", "verified_by", "algorithms")
+)
+
+
+def open_request(
+    envelope: bytes,
+    identities: tuple[Key, ...],
+    senders: tuple[Key, ...],
+    allow_unsigned: bool,
+    now: datetime,
+    limits: Limits,
+) -> OpenRequest:
+    """An `OpenRequest` of these fields with a fresh budget and trace, the same as
+    ``OpenRequest(...)`` makes, at about half the cost: each field is set by its slot, without
+    the frozen class's per-field call (measured on every open)."""
+    request: OpenRequest = _new(OpenRequest)
+    _set_envelope(request, envelope)
+    _set_identities(request, identities)
+    _set_senders(request, senders)
+    _set_allow_unsigned(request, allow_unsigned)
+    _set_now(request, now)
+    _set_limits(request, limits)
+    _set_trials(request, TrialBudget(limits.max_trials))
+    _set_trace(request, OpenTrace())
+    return request
+
+
+def open_result(
+    plaintext: bytes,
+    codec: str,
+    decrypted_with: str,
+    verified_by: tuple[str, ...],
+    algorithms: tuple[str, ...],
+) -> OpenResult:
+    """An `OpenResult` of these fields, the same as ``OpenResult(...)`` makes, at about half
+    the cost: each field is set by its slot, without the frozen class's per-field call
+    (measured on every open)."""
+    result: OpenResult = _new(OpenResult)
+    _set_plaintext(result, plaintext)
+    _set_codec(result, codec)
+    _set_decrypted_with(result, decrypted_with)
+    _set_verified_by(result, verified_by)
+    _set_algorithms(result, algorithms)
+    return result
 
 
 @runtime_checkable

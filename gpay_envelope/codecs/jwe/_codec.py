@@ -26,7 +26,7 @@ import json
 import logging
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from joserfc import jwe, jws
@@ -42,7 +42,7 @@ from ...errors import (
     SealError,
     UnsupportedCodec,
 )
-from .._protocol import OpenRequest, OpenResult, SealRequest
+from .._protocol import OpenRequest, OpenResult, SealRequest, open_result
 from . import _direct
 from . import _joserfc as jx
 from ._algs import (
@@ -150,42 +150,28 @@ class JWECodec:
         # One pass checks the alphabet and counts the dots before anything is split, so 8 MiB
         # of "a." cannot become millions of tiny objects.
         segments = split_compact(envelope, 5)
-        if segments is None:
+        if segments is None or not jx.check_compact_caps(envelope, segments, regs.jwe):
             raise InvalidEnvelope from None
-        header = self._header(envelope, segments, regs.jwe)
-        alg, enc, kid = header["alg"], header["enc"], header.get("kid")
-        # Every member is a string here (`_header`).
-        declared_jws = header.get("cty", "").upper() == "JWT"
+        # Within the header cap here, so the copy for the cache key is small.
+        head = _jwe_header(bytes(segments[0]), self.rsa1_5_decrypt)
+        if head is None:
+            raise InvalidEnvelope from None
+        _, alg, _, kid, declared_jws, direct, algs = head
         # An envelope that may be unsigned inflates no further than the plaintext cap.
         jwe_reg = regs.jwe if declared_jws or not request.allow_unsigned else regs.jwe_plain
-        candidates = _identity_candidates(request, alg, kid)
-        if alg in _direct.OAEP and enc in _direct.GCM_KEY_BYTES:
-            opened = _decrypt_gcm(header, segments, candidates, request, jwe_reg)
-        else:
-            opened = _decrypt(header, segments, candidates, request, jwe_reg)
+        candidates = _identity_candidates(request.identities, alg, kid)
+        decrypt = _decrypt_gcm if direct else _decrypt
+        opened = decrypt(head, segments, candidates, request, jwe_reg)
         if opened is None:
             raise InvalidEnvelope from None
         opened_with, inner = opened
         request.trace.decrypted_with = opened_with.kid
-        algs: tuple[str, ...] = (alg, enc, *(("DEF",) if "zip" in header else ()))
         if not (declared_jws or _looks_like_jws(inner, regs.jws)):
             if not request.allow_unsigned:
                 raise InvalidSignature from None
-            return OpenResult(inner, self.name, opened_with.kid, (), algs)
+            return open_result(inner, self.name, opened_with.kid, (), algs)
         payload, signer, sig_alg = _verify_jws(inner, request, regs.jws)
-        return OpenResult(payload, self.name, opened_with.kid, (signer,), (*algs, sig_alg))
-
-    def _header(
-        self, envelope: bytes, segments: list[Segment], registry: jx.OpenJWERegistry
-    ) -> Mapping[str, Any]:
-        """The protected header of the compact JWE, when every member is allowed."""
-        if not jx.check_compact_caps(envelope, segments, registry):
-            raise InvalidEnvelope from None
-        # Within the header cap here, so the copy for the cache key is small.
-        header = _jwe_header(bytes(segments[0]), self.rsa1_5_decrypt)
-        if header is None:
-            raise InvalidEnvelope from None
-        return header
+        return open_result(payload, self.name, opened_with.kid, (signer,), (*algs, sig_alg))
 
 
 # A sender's headers repeat exactly from one message to the next (the same kid and
@@ -205,11 +191,32 @@ def _json_object(segment: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+class _JWEHead(NamedTuple):
+    """A JWE protected header that `open` takes, and what `open` reads from it."""
+
+    header: Mapping[str, Any]  # read-only
+    alg: str
+    enc: str
+    kid: str | None
+    declared_jws: bool  # ``cty: JWT``: a nested JWS, not a guess at one
+    direct: bool  # RSA-OAEP(-256) with AES-GCM: done with `cryptography` directly
+    algorithms: tuple[str, ...]  # for `OpenResult.algorithms`
+
+
+class _JWSHead(NamedTuple):
+    """A JWS protected header, and whether `_verify_jws` may take it."""
+
+    header: Mapping[str, Any]  # read-only
+    allowed: bool  # every member allowed and a string, an algorithm `open` takes
+    alg: Any  # a str when ``allowed``
+    kid: Any  # a str or None when ``allowed``
+
+
 @functools.lru_cache(maxsize=_HEADER_CACHE)
-def _jwe_header(segment: bytes, rsa1_5: bool) -> Mapping[str, Any] | None:
-    """The protected header a JWE header segment holds, read-only, when every member is
-    allowed and a string and the algorithms are ones `open` takes (RSA1_5 only when
-    ``rsa1_5``); otherwise None."""
+def _jwe_header(segment: bytes, rsa1_5: bool) -> _JWEHead | None:
+    """The protected header a JWE header segment holds, when every member is allowed and a
+    string and the algorithms are ones `open` takes (RSA1_5 only when ``rsa1_5``); otherwise
+    None."""
     header = _json_object(segment)
     if (
         header is None
@@ -227,14 +234,22 @@ def _jwe_header(segment: bytes, rsa1_5: bool) -> Mapping[str, Any] | None:
         or (alg == "RSA1_5" and not rsa1_5)
     ):
         return None
-    return MappingProxyType(header)
+    enc = header["enc"]
+    return _JWEHead(
+        header=MappingProxyType(header),
+        alg=alg,
+        enc=enc,
+        kid=header.get("kid"),
+        declared_jws=header.get("cty", "").upper() == "JWT",
+        direct=alg in _direct.OAEP and enc in _direct.GCM_KEY_BYTES,
+        algorithms=(alg, enc, *(("DEF",) if "zip" in header else ())),
+    )
 
 
 @functools.lru_cache(maxsize=_HEADER_CACHE)
-def _jws_header(segment: bytes) -> tuple[Mapping[str, Any], bool] | None:
+def _jws_header(segment: bytes) -> _JWSHead | None:
     """The JSON object a JWS header segment holds, read-only, and whether `_verify_jws` may
-    take it (every member allowed and a string, an algorithm `open` takes); None when the
-    segment holds no JSON object."""
+    take it; None when the segment holds no JSON object."""
     header = _json_object(segment)
     if header is None:
         return None
@@ -243,21 +258,40 @@ def _jws_header(segment: bytes) -> tuple[Mapping[str, Any], bool] | None:
         and jx.check_string_members(header)
         and header.get("alg") in JWS_OPEN_ALGS
     )
-    return MappingProxyType(header), allowed
+    return _JWSHead(MappingProxyType(header), allowed, header.get("alg"), header.get("kid"))
 
 
-def _identity_candidates(request: OpenRequest, alg: str, kid: str | None) -> list[Key]:
+# The candidate keys of one key set for one header are the same on every message (keys and
+# the tuples `_rotation` makes of a set are immutable, and compare by identity), so they are
+# worked out once. Few entries: a server has one identity set and one sender set at a time,
+# and one more for a moment after a reload.
+_CANDIDATE_CACHE = 16
+
+
+@functools.lru_cache(maxsize=_CANDIDATE_CACHE)
+def _identity_candidates(keys: tuple[Key, ...], alg: str, kid: str | None) -> tuple[Key, ...]:
     """The identity keys that may unwrap ``alg``, primary first. An envelope that names a kid
-    is tried with that key only (`_rotation.attempts`), so only it is filtered: one kid
-    comparison per key in the set, not the whole filter."""
-    keys = request.identities if kid is None else [k for k in request.identities if k.kid == kid]
-    return [k for k in keys if k.can("enc") and alg in k.algorithms and k.kty == "RSA"]
+    is tried with that key only (`_rotation.attempts`), so only it is kept."""
+    return tuple(
+        k
+        for k in keys
+        if (kid is None or k.kid == kid)
+        and k.can("enc")
+        and alg in k.algorithms
+        and k.kty == "RSA"
+    )
+
+
+@functools.lru_cache(maxsize=_CANDIDATE_CACHE)
+def _sender_candidates(keys: tuple[Key, ...], alg: str) -> tuple[Key, ...]:
+    """The sender keys whose signatures by ``alg`` count, in set order."""
+    return tuple(k for k in keys if k.can("sig") and alg in k.algorithms)
 
 
 def _decrypt_gcm(
-    header: Mapping[str, Any],
+    head: _JWEHead,
     segments: list[Segment],
-    candidates: list[Key],
+    candidates: tuple[Key, ...],
     request: OpenRequest,
     registry: jx.OpenJWERegistry,
 ) -> tuple[Key, bytes] | None:
@@ -265,17 +299,17 @@ def _decrypt_gcm(
     segment decoded once, the keys `_rotation.attempts` picks tried in turn. The key that
     decrypted and the content, or None. Content that decrypts but does not inflate ends the
     trial."""
-    head, ek, iv, ciphertext, tag = segments
+    protected, ek, iv, ciphertext, tag = segments
     try:
         encrypted_key, nonce, mac = decode_segment(ek), decode_segment(iv), decode_segment(tag)
         body = decode_segment(ciphertext)
     except ValueError:
         raise InvalidEnvelope from None
     # The additional authenticated data is the header segment as it came.
-    aad = bytes(head)
-    alg, enc = header["alg"], header["enc"]
+    aad = bytes(protected)
+    alg, enc = head.alg, head.enc
     for _, key in _rotation.attempts(
-        (header.get("kid"),), candidates, names=_names_kid, budget=request.trials
+        (head.kid,), candidates, names=_names_kid, budget=request.trials
     ):
         ops = _material(key).rsa_private
         if ops is None:
@@ -288,7 +322,7 @@ def _decrypt_gcm(
             continue
         # The decoded ciphertext is not needed any more: free it before anything is inflated.
         del body
-        if "zip" in header:
+        if "zip" in head.header:
             try:
                 content = registry.get_zip("DEF").decompress(content)
             except jx.AfterAuth:
@@ -298,9 +332,9 @@ def _decrypt_gcm(
 
 
 def _decrypt(
-    header: Mapping[str, Any],
+    head: _JWEHead,
     segments: list[Segment],
-    candidates: list[Key],
+    candidates: tuple[Key, ...],
     request: OpenRequest,
     registry: jx.OpenJWERegistry,
 ) -> tuple[Key, bytes] | None:
@@ -308,14 +342,14 @@ def _decrypt(
     picks tried in turn. The key that decrypted and the content, or None. Content that
     decrypts but cannot be used ends the trial."""
     try:
-        obj = jx.compact_encryption(header, segments)
+        obj = jx.compact_encryption(head.header, segments)
     except ValueError:
         raise InvalidEnvelope from None
     recipient = obj.recipient
     assert recipient is not None
     try:
         for _, key in _rotation.attempts(
-            (header.get("kid"),), candidates, names=_names_kid, budget=request.trials
+            (head.kid,), candidates, names=_names_kid, budget=request.trials
         ):
             recipient.recipient_key = _jose(key)
             try:
@@ -354,14 +388,14 @@ def _sign(key: Key, payload: bytes, registry: jx.OpenJWSRegistry) -> bytes:
 
 def _jws_parts(
     value: bytes, registry: jx.OpenJWSRegistry
-) -> tuple[list[Segment], Mapping[str, Any], bool] | None:
-    """The three segments of a compact JWS, its protected header and whether the header is
-    allowed (`_jws_header`), or None; the header is size-capped before it is parsed."""
+) -> tuple[list[Segment], _JWSHead] | None:
+    """The three segments of a compact JWS and its protected header (`_jws_header`), or None;
+    the header is size-capped before it is parsed."""
     segments = split_compact(value, 3)
     if segments is None or len(segments[0]) > registry.max_header_length:
         return None
     parsed = _jws_header(bytes(segments[0]))
-    return None if parsed is None else (segments, *parsed)
+    return None if parsed is None else (segments, parsed)
 
 
 def _looks_like_jws(value: bytes, registry: jx.OpenJWSRegistry) -> bool:
@@ -369,7 +403,7 @@ def _looks_like_jws(value: bytes, registry: jx.OpenJWSRegistry) -> bool:
     not empty) whose first decodes to a JSON object with an ``alg``. Plain JSON or text like
     ``1.2.3`` is not one."""
     parts = _jws_parts(value, registry)
-    return parts is not None and len(parts[0][2]) > 0 and "alg" in parts[1]
+    return parts is not None and len(parts[0][2]) > 0 and "alg" in parts[1].header
 
 
 def _material(key: Key) -> JWKMaterial:
@@ -383,15 +417,15 @@ def _jose(key: Key) -> Any:
     return _material(key).jose
 
 
-def _signature_ok(model: Any, key: Key, signing_input: memoryview, signature: bytes) -> bool:
-    """Whether ``signature`` is ``key``'s signature over ``signing_input`` by ``model``'s
-    algorithm. The key's binding (`Key.algorithms`) was checked by the caller; the RSASSA
-    family is checked with `cryptography` directly, the rest by joserfc's model."""
-    if model.name in _direct.RSA_SIGNATURES:
+def _signature_ok(
+    alg: str, model: Any, key: Key, signing_input: memoryview, signature: bytes
+) -> bool:
+    """Whether ``signature`` is ``key``'s signature ``alg`` over ``signing_input``. The key's
+    binding (`Key.algorithms`) was checked by the caller; the RSASSA family is checked with
+    `cryptography` directly (``model`` is None), the rest by joserfc's ``model``."""
+    if model is None:
         public = _material(key).rsa_public
-        return public is not None and _direct.verify_rsa(
-            public, model.name, signing_input, signature
-        )
+        return public is not None and _direct.verify_rsa(public, alg, signing_input, signature)
     return jx.verify_signature(model, signing_input, signature, _jose(key))
 
 
@@ -407,26 +441,27 @@ def _verify_jws(
     parts = _jws_parts(value, registry)
     if parts is None:
         raise InvalidSignature from None
-    (header, payload, signature), head, allowed = parts
+    (header, payload, signature), (_, allowed, alg, kid) = parts
     # The caps joserfc's parser and validator apply.
     if not allowed or not jx.jws_within_caps(value, payload, signature, registry):
         raise InvalidSignature from None
-    alg: str = head["alg"]
-    kid = head.get("kid")
     try:
         sig = decode_segment(signature)
     except ValueError:
         raise InvalidSignature from None
     signing_input = memoryview(value)[: len(header) + 1 + len(payload)]
-    candidates = [k for k in request.senders if k.can("sig") and alg in k.algorithms]
+    candidates = _sender_candidates(request.senders, alg)
     budget = _rotation.TrialBudget(request.limits.max_trials)
-    try:
-        model = registry.get_alg(alg)
-    except JoseError:
-        raise InvalidSignature from None
+    if alg in _direct.RSA_SIGNATURES:
+        model = None  # `allowed` took only the registry's algorithms
+    else:
+        try:
+            model = registry.get_alg(alg)
+        except JoseError:
+            raise InvalidSignature from None
     for _, key in _rotation.attempts((kid,), candidates, names=_names_kid, budget=budget):
         try:
-            ok = _signature_ok(model, key, signing_input, sig)
+            ok = _signature_ok(alg, model, key, signing_input, sig)
         except Exception:  # noqa: S112 - a key of the wrong type; try the next one
             continue
         if ok:

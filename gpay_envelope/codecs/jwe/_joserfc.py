@@ -87,24 +87,20 @@ class _RSA15(RSAAlgKeyEncryption):
 
 
 
-def check_compact_caps(value: bytes, segments: Sequence[Segment], registry: JWERegistry) -> bool:
+def check_compact_caps(
+    value: bytes, segments: Sequence[Segment], registry: OpenJWERegistry
+) -> bool:
     """Whether a compact JWE whose five ``segments`` `split_compact` found in ``value`` is
     within the size caps joserfc's own parser checks (they read only lengths)."""
     header, ek, iv, ciphertext, tag = segments
-    total = (
-        registry.max_protected_header_length
-        + registry.max_encrypted_key_length
-        + registry.max_initialization_vector_length
-        + registry.max_ciphertext_length
-        + registry.max_auth_tag_length
-    )
+    total, header_max, ek_max, iv_max, ciphertext_max, tag_max = registry.compact_caps
     return (
         len(value) <= total
-        and len(header) <= registry.max_protected_header_length
-        and len(ek) <= registry.max_encrypted_key_length
-        and len(iv) <= registry.max_initialization_vector_length
-        and len(ciphertext) <= registry.max_ciphertext_length
-        and len(tag) <= registry.max_auth_tag_length
+        and len(header) <= header_max
+        and len(ek) <= ek_max
+        and len(iv) <= iv_max
+        and len(ciphertext) <= ciphertext_max
+        and len(tag) <= tag_max
     )
 
 
@@ -138,17 +134,15 @@ def perform_decrypt(obj: CompactEncryption, registry: OpenJWERegistry) -> None:
 
 
 def jws_within_caps(
-    value: bytes, payload: Segment, signature: Segment, registry: JWSRegistry
+    value: bytes, payload: Segment, signature: Segment, registry: OpenJWSRegistry
 ) -> bool:
     """Whether a JWS whose segments `split_compact` found passes the size caps joserfc's
     compact JWS parser and validator apply. joserfc's header rules (members that must be
     strings, no ``crit``, nothing outside its registry) are met by the codec's stricter
     allow-list (`check_string_members`)."""
-    cap = registry.max_header_length + registry.max_payload_length + registry.max_signature_length
+    total, payload_max, signature_max = registry.compact_caps
     return (
-        len(value) <= cap
-        and len(signature) <= registry.max_signature_length
-        and len(payload) <= registry.max_payload_length
+        len(value) <= total and len(signature) <= signature_max and len(payload) <= payload_max
     )
 
 
@@ -206,6 +200,16 @@ class OpenJWERegistry(JWERegistry):
         super().__init__(algorithms=[*OPEN_ALGS, *OPEN_ENCS, "DEF"], strict_check_header=True)
         self.max_ciphertext_length = max_ciphertext
         self._zip = StrictDeflate(inflate_cap)
+        # joserfc's caps on each segment of a compact JWE, and their sum on the whole, read
+        # on every open (`check_compact_caps`); the caps do not change after this.
+        caps = (
+            self.max_protected_header_length,
+            self.max_encrypted_key_length,
+            self.max_initialization_vector_length,
+            self.max_ciphertext_length,
+            self.max_auth_tag_length,
+        )
+        self.compact_caps = (sum(caps), *caps)
 
     def get_alg(self, name: str) -> JWEAlgModel:
         self._check_algorithm(name, self.algorithms["alg"])
@@ -221,6 +225,12 @@ class OpenJWSRegistry(JWSRegistry):
         super().__init__(algorithms=list(JWS_OPEN_ALGS), strict_check_header=True)
         self.max_payload_length = max_payload
         self.max_signature_length = 2048
+        # joserfc's caps on the whole compact JWS, its payload and its signature.
+        self.compact_caps = (
+            self.max_header_length + self.max_payload_length + self.max_signature_length,
+            self.max_payload_length,
+            self.max_signature_length,
+        )
 
 
 @dataclass(frozen=True)

@@ -77,10 +77,10 @@ def test_a_new_header_is_checked_even_after_a_good_one(google, parses) -> None:
 
 
 def test_cached_headers_are_read_only() -> None:
-    header = _codec._jwe_header(_segment({"alg": "RSA-OAEP-256", "enc": "A256GCM"}), True)
-    assert header is not None and header["alg"] == "RSA-OAEP-256"
+    head = _codec._jwe_header(_segment({"alg": "RSA-OAEP-256", "enc": "A256GCM"}), True)
+    assert head is not None and head.header["alg"] == "RSA-OAEP-256"
     with pytest.raises(TypeError):
-        header["alg"] = "RSA1_5"  # type: ignore[index]
+        head.header["alg"] = "RSA1_5"  # type: ignore[index]
     parsed = _codec._jws_header(_segment({"alg": "RS256", "kid": "k"}))
     assert parsed is not None and parsed[1] is True
     with pytest.raises(TypeError):
