@@ -9,7 +9,9 @@ Every ratio is taken inside one run, ours and the floor measured in alternating 
 (medians), so load from other processes hits both alike. Besides the table:
 
 - joserfc used directly (its public ``decrypt_compact`` and ``deserialize_compact``) on the
-  same 1 KiB signed envelope;
+  same 1 KiB signed envelope, and the same open written with the standard library's base64
+  and json and no checks (``stdlib_open``): what splitting, decoding and parsing cost on top
+  of the floor before any rule is applied;
 - open time by KeySet size (1, 10, 100 keys), the envelope naming its kid;
 - signed open of 1 MiB and 8 MiB payloads against a floor that splits and decodes with the
   standard library's base64 (``bytes.split``, ``base64.urlsafe_b64decode``), with the peak
@@ -248,7 +250,8 @@ def table_rows(
             }
             if profile == "signed" and size <= 1 << 10:
                 fns["open_joserfc"] = joserfc_open(env, enc_native, sig_native.public_key())
-                assert fns["open_joserfc"]() == pt
+                fns["open_stdlib"] = stdlib_open(env, enc_native, sig_native.public_key())
+                assert fns["open_joserfc"]() == pt and fns["open_stdlib"]() == pt
             t = interleaved(fns, repeat)
             row = {
                 "profile": f"{profile}{'' if signed else '-unsigned'}",
@@ -260,6 +263,7 @@ def table_rows(
             }
             if "open_joserfc" in t:
                 row["joserfc_x"] = round(t["open_joserfc"] / t["open_floor"], 2)
+                row["stdlib_x"] = round(t["open_stdlib"] / t["open_floor"], 2)
             rows.append(row)
     return rows
 
@@ -341,10 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"JWE, RSA-{args.bits}, median us per call (x = ours / floor), round-robin")
     print(
         f"{'profile':<18}{'size':>6}{'seal':>10}{'floor':>9}{'x':>6}{'open':>10}{'floor':>9}{'x':>6}"
-        f"{'joserfc x':>11}"
+        f"{'joserfc x':>11}{'stdlib x':>10}"
     )
     for r in rows:
-        jx = f"{r['joserfc_x']:>11.2f}" if "joserfc_x" in r else ""
+        jx = f"{r['joserfc_x']:>11.2f}{r['stdlib_x']:>10.2f}" if "joserfc_x" in r else ""
         print(
             f"{r['profile']:<18}{r['size']:>6}{r['seal']:>10.0f}{r['seal_floor']:>9.0f}"
             f"{r['seal_x']:>6.2f}{r['open']:>10.0f}{r['open_floor']:>9.0f}{r['open_x']:>6.2f}{jx}"
