@@ -192,7 +192,7 @@ def _observed_open(
     watch = _observe.watch()
     if watch is None:
         return _open_detailed(*args, None)
-    watch.size = len(envelope) if isinstance(envelope, (bytes, str)) else None
+    watch.size = _envelope_size(envelope)
     try:
         result = _open_detailed(*args, watch)
     except Exception as exc:
@@ -268,11 +268,20 @@ def _open_detailed(
     return result
 
 
+def _envelope_size(envelope: object) -> int | None:
+    """The size of ``envelope`` in bytes (a str: in characters, at most its bytes), or None
+    for a type `open` does not take. A memoryview counts bytes, not items."""
+    if isinstance(envelope, (bytes, str, bytearray)):
+        return len(envelope)
+    if isinstance(envelope, memoryview):
+        return envelope.nbytes
+    return None
+
+
 def _envelope_bytes(envelope: object, limits: Limits) -> bytes:
     """``envelope`` (str, bytes-like) as bytes, its size checked before any copy."""
-    if isinstance(envelope, (str, bytes, bytearray, memoryview)) and len(envelope) > (
-        limits.max_envelope
-    ):
+    size = _envelope_size(envelope)
+    if size is not None and size > limits.max_envelope:
         # A str is at least as many bytes as characters.
         raise InvalidEnvelope
     if isinstance(envelope, str):

@@ -90,6 +90,19 @@ def test_a_usage_error_is_logged_by_type_and_never_by_message(audit, partner) ->
     assert "4111" not in record.getMessage() and "must be bytes" not in record.getMessage()
 
 
+def test_an_open_of_any_bytes_like_envelope_records_its_size_in_bytes(
+    audit, partner, google
+) -> None:
+    env = _jwe_envelope(partner, google)
+    # Trailing spaces still open and make whole 4-byte items, of which len() counts a quarter.
+    padded = env + b" " * (-len(env) % 4 or 4)
+    for envelope in (bytearray(env), memoryview(env), memoryview(padded).cast("I")):
+        assert ge.open(envelope, identities=google.identities, senders=partner.public_sig) == (
+            PAYLOAD
+        )
+    assert [e.size for e in _events(audit)[1:]] == [len(env), len(env), len(padded)]
+
+
 def test_a_refused_seal_is_an_error_of_its_codec(audit, partner, google) -> None:
     with pytest.raises(ge.SealError):
         ge.seal(PAYLOAD, recipients=google.public_enc, signer=partner.signer, codec="jwe",
