@@ -449,12 +449,26 @@ def _parse_group(group: _Group, now: int, loose: Sequence[bytes]) -> tuple[Parse
     return parsed, moved.intersection(loose)
 
 
+#: Public-key algorithm names (RFC 9580 section 9.1) for refusals of keys that are not RSA.
+_ALGORITHM_NAMES = {
+    16: "Elgamal", 17: "DSA", 18: "ECDH", 19: "ECDSA", 22: "EdDSA (legacy)", 25: "X25519",
+    26: "X448", 27: "Ed25519", 28: "Ed448",
+}  # fmt: skip
+
+
 def _primary_signer(group: _Group) -> tuple[_RawKey, Primary]:
     """The primary key packet, refused unless it is a v4 RSA key of an allowed size."""
     raw = _read_public(group.body, "an OpenPGP key")
     if raw is None:
+        # Named by its first user ID: its fingerprint would need the algorithm's own layout.
+        uids = [body for tag, body, _ in group.uids if tag == op.TAG_USER_ID]
+        uid = uids[0].decode("utf-8", "replace")[:80] if uids else None
+        which = "an OpenPGP key" if uid is None else f"the OpenPGP key of {uid!r}"
+        algorithm = group.body[5]
+        name = _ALGORITHM_NAMES.get(algorithm, f"algorithm {algorithm}")
         raise KeySetError(
-            "only RSA OpenPGP keys are supported (Google's rules require RSA >= 2048)"
+            f"{which} is {name}: only RSA OpenPGP keys are supported (Google's rules require "
+            "RSA >= 2048)"
         )
     fpr = fingerprint(raw.public)
     what = f"key {fpr.hex().upper()}"

@@ -148,8 +148,13 @@ def test_non_rsa_keys_are_refused() -> None:
         + b"\x2b\x06\x01\x04\x01\xda\x47\x0f\x01"
         + op.mpi(0x40 << 256)
     )
-    with pytest.raises(ge.KeySetError, match="only RSA"):
+    with pytest.raises(ge.KeySetError, match=r"^an OpenPGP key is EdDSA \(legacy\): only RSA"):
         keys_from_pgp(op.packet(op.TAG_PUBLIC_KEY, eddsa))
+    # Named by its user ID when it has one.
+    named = op.packet(op.TAG_PUBLIC_KEY, eddsa) + op.packet(op.TAG_USER_ID, b"Ada <a@x.test>")
+    refusal = re.escape("the OpenPGP key of 'Ada <a@x.test>' is EdDSA")
+    with pytest.raises(ge.KeySetError, match=refusal):
+        keys_from_pgp(named)
     with pytest.raises(ge.KeySetError, match="version 4"):
         keys_from_pgp(op.packet(op.TAG_PUBLIC_KEY, b"\x03" + b"\0" * 20))
 
