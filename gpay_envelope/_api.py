@@ -232,7 +232,7 @@ def _open_detailed(
     )
     if watch is not None:
         watch.codec = impl.name
-    when = utcnow() if now is None else _now(now)
+    when = _now(now)
     request = open_request(
         raw,
         _rotation.identity_keys(ids),

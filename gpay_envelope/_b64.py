@@ -66,7 +66,7 @@ def b64url_decode(data: bytes) -> bytes:
     if pad > 2 or body.translate(None, _CHARS) or rem == 1 or (pad and (rem + pad) % 4 != 0):
         raise ValueError("not web-safe base64")
     # Non-canonical spellings leave set bits in the last character that decode to nothing.
-    if rem and _INDEX[body[-1]] & _SPARE_BITS[rem]:
+    if rem and body[-1] in _NON_CANONICAL[rem]:
         raise ValueError("not web-safe base64")
     try:
         # Every character is known to be in the URL-safe alphabet here, so mapping it to the
